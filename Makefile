@@ -1,0 +1,65 @@
+# citymodel task runner. `make help` lists the targets.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.citymodel-installed
+VALIDATOR := tools/gltf-validator/node_modules/.package-lock.json
+SAMPLE_N ?= 200
+
+.DEFAULT_GOAL := help
+.PHONY: help dev sample test lint type arch check bench wheel-test clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+$(VALIDATOR): tools/gltf-validator/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --silent --no-audit --no-fund --prefix tools/gltf-validator; \
+	else echo "npm not found: glTF validator tests will be skipped"; fi
+
+dev: $(STAMP) $(VALIDATOR)  ## set up .venv with the package (editable) and dev tools
+
+sample: $(STAMP)  ## set up, generate a sample city in samples/ and convert it to samples/out/city.glb
+	$(BIN)/python -m citymodel.synthetic samples/synthetic_city.gml --buildings $(SAMPLE_N) --seed 1
+	$(BIN)/citymodel info samples/synthetic_city.gml
+	$(BIN)/citymodel convert samples/synthetic_city.gml -o samples/out/city.glb --report samples/out/report.json
+
+test: $(STAMP) $(VALIDATOR)  ## set up, then lint, type-check, check layers and run the test suite
+	$(MAKE) --no-print-directory check
+	$(BIN)/python -m pytest -q
+
+check: lint type arch  ## ruff, mypy and import-linter
+
+lint: $(STAMP)  ## ruff check + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+type: $(STAMP)  ## mypy --strict on the package as installed (link tree maps converters/ and tiler/)
+	@rm -rf build/typecheck && mkdir -p build/typecheck/citymodel
+	@for f in src/citymodel/*; do ln -s "$$PWD/$$f" build/typecheck/citymodel/; done
+	@ln -s "$$PWD/converters" build/typecheck/citymodel/converters
+	@ln -s "$$PWD/tiler" build/typecheck/citymodel/tiler
+	cd build/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p citymodel
+
+arch: $(STAMP)  ## import-linter: core <- converters <- tiler <- cli
+	$(BIN)/lint-imports
+
+bench: $(STAMP)  ## throughput and peak RSS (generated city + real NRW data when ../shared is present)
+	$(BIN)/python bench/bench_citygml.py
+
+wheel-test:  ## build a wheel from a plain copy of the tree (no .git), install it in a fresh venv, convert a sample
+	rm -rf build/wheel-test && mkdir -p build/wheel-test/src
+	git ls-files -z | xargs -0 -I{} cp --parents {} build/wheel-test/src/
+	$(PY) -m venv build/wheel-test/venv
+	build/wheel-test/venv/bin/pip install -q build/wheel-test/src
+	cd build/wheel-test && venv/bin/citymodel --version
+	cd build/wheel-test && venv/bin/python -m citymodel.synthetic city.gml --buildings 20 --seed 3
+	cd build/wheel-test && venv/bin/citymodel convert city.gml -o city.glb
+
+clean:  ## remove build products (keeps .venv)
+	rm -rf build samples/out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The ``citymodel`` command line (click); one module per command."""

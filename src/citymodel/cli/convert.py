@@ -1,0 +1,71 @@
+"""``citymodel convert``: city model files to one georeferenced GLB, glTF or OBJ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from citymodel.cli.options import crs_options, inputs_argument, report_options
+from citymodel.cli.progress import ProgressLine
+from citymodel.converters.convert import ConvertOptions
+from citymodel.converters.convert import convert as convert_tool
+from citymodel.report import JobReport
+
+__all__ = ["convert"]
+
+
+@click.command()
+@inputs_argument
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output file: .glb, .gltf or .obj.",
+)
+@click.option(
+    "--frame",
+    type=click.Choice(["enu", "ecef", "source"]),
+    default="enu",
+    show_default=True,
+    help="enu: local east-north-up frame (origin in asset.extras); ecef: node matrix places "
+    "vertices in EPSG:4978; source: source CRS minus an origin.",
+)
+@click.option(
+    "--lod", default=None, help="Level of detail to convert (default: highest per object)."
+)
+@crs_options
+@report_options
+def convert(
+    inputs: tuple[str, ...],
+    output: Path,
+    frame: str,
+    lod: str | None,
+    in_crs: str | None,
+    vertical_mode: str,
+    grids: tuple[Path, ...],
+    report_path: Path | None,
+    strict: bool,
+) -> None:
+    """Convert INPUT files (CityGML .gml/.xml/.gml.gz/.zip) into one georeferenced model."""
+    options = ConvertOptions(
+        frame=frame,  # type: ignore[arg-type]  # validated by click.Choice
+        in_crs=in_crs,
+        vertical_mode=vertical_mode,  # type: ignore[arg-type]
+        lod=lod,
+        grids=grids,
+        strict=strict,
+    )
+    report = JobReport(strict=strict)
+    try:
+        with ProgressLine("convert") as progress:
+            convert_tool(list(inputs), output, options=options, report=report, progress=progress)
+    finally:
+        if report_path is not None:
+            report.write(report_path)
+    written = sum(report.written.values())
+    read = sum(report.read.values())
+    click.echo(
+        f"{output}: {written} of {read} objects written, {len(report.skipped)} skipped", err=True
+    )

@@ -1,0 +1,58 @@
+"""Options shared by several commands (same name, same meaning everywhere)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+__all__ = ["crs_options", "inputs_argument", "report_options"]
+
+
+def inputs_argument(f: F) -> F:
+    """``INPUT...``: files, folders (recursive) or glob patterns."""
+    return click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")(f)
+
+
+def crs_options(f: F) -> F:
+    """``--in-crs``, ``--vertical-mode`` and ``--grids``."""
+    f = click.option(
+        "--grids",
+        "grids",
+        multiple=True,
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        help="Folder with extra PROJ grid files (repeatable). GCG2016 and BETA2007 are built in.",
+    )(f)
+    f = click.option(
+        "--vertical-mode",
+        type=click.Choice(["auto", "ellipsoidal-as-is"]),
+        default="auto",
+        show_default=True,
+        help="auto: convert heights to ellipsoidal with the geoid grid; "
+        "ellipsoidal-as-is: take z as ellipsoidal heights.",
+    )(f)
+    f = click.option(
+        "--in-crs",
+        metavar="CRS",
+        default=None,
+        help="CRS of the input, overriding its srsName (e.g. EPSG:25832+7837, "
+        "urn:adv:crs:ETRS89_UTM32*DE_DHHN2016_NH).",
+    )(f)
+    return f
+
+
+def report_options(f: F) -> F:
+    """``--report FILE`` and ``--strict``."""
+    f = click.option("--strict", is_flag=True, help="Fail instead of skipping bad features.")(f)
+    f = click.option(
+        "--report",
+        "report_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Write a JSON job report (counts, skipped features with reasons).",
+    )(f)
+    return f

@@ -1,0 +1,48 @@
+"""A minimal progress line on stderr, shown only when stderr is a terminal."""
+
+from __future__ import annotations
+
+import sys
+import time
+from types import TracebackType
+from typing import Self
+
+__all__ = ["ProgressLine"]
+
+
+class ProgressLine:
+    """Prints ``label: N objects (rate/s)`` at most 5 times a second; silent when not a TTY."""
+
+    def __init__(self, label: str, *, enabled: bool | None = None) -> None:
+        self.label = label
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.start = time.perf_counter()
+        self.last = 0.0
+        self.total_done = 0
+        self._file_done: dict[str, int] = {}
+
+    def __call__(self, file: str, done: int) -> None:
+        """Record that ``done`` objects of ``file`` are finished and redraw if due."""
+        self.total_done += done - self._file_done.get(file, 0)
+        self._file_done[file] = done
+        now = time.perf_counter()
+        if not self.enabled or now - self.last < 0.2:
+            return
+        self.last = now
+        rate = self.total_done / max(now - self.start, 1e-9)
+        name = file if len(file) < 50 else "…" + file[-49:]
+        sys.stderr.write(f"\r{self.label}: {self.total_done} objects ({rate:,.0f}/s) {name}\x1b[K")
+        sys.stderr.flush()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.enabled and self.last:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()

@@ -1,0 +1,1 @@
+"""Geoid and datum grids shipped as package data (see NOTICE.md)."""

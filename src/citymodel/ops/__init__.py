@@ -1,0 +1,1 @@
+"""Pure geometry operations: triangulation, local frames."""

@@ -1,0 +1,93 @@
+"""The front door: :func:`open` turns a path into a streaming reader; input expansion."""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from citymodel.errors import InputError
+from citymodel.formats import FeatureReader, format_by_name, format_for
+
+__all__ = ["INPUT_SUFFIXES", "expand_inputs", "open"]
+
+INPUT_SUFFIXES: tuple[str, ...] = (".gml", ".xml", ".gml.gz", ".xml.gz", ".zip", ".citygml")
+"""Suffixes picked up when a folder is given as input."""
+
+
+def open(  # noqa: A001 - the library's front door, like laspy.open / rasterio.open
+    path: str | os.PathLike[str],
+    *,
+    format: str | None = None,  # noqa: A002 - same keyword as citymodel.open(format=...) users expect
+    **options: Any,
+) -> FeatureReader:
+    """Open a city model for streaming.
+
+    Parameters
+    ----------
+    path
+        A CityGML file (``.gml``, ``.xml``, ``.gml.gz``) or a ``.zip`` holding CityGML files.
+    format
+        Force a format by name (``"citygml"``) instead of sniffing the file.
+    **options
+        Passed to the reader (e.g. ``in_crs="EPSG:25832+7837"``).
+
+    Returns
+    -------
+    FeatureReader
+        Use as a context manager; ``.metadata()`` and ``.features()``.
+
+    Examples
+    --------
+    >>> import citymodel
+    >>> with citymodel.open("LoD2_32_356_5645_1_NW.gml") as src:  # doctest: +SKIP
+    ...     for building in src.features():
+    ...         print(building.id, building.attributes.get("measuredHeight"))
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError("no such file", path=p)
+    if p.is_dir():
+        raise InputError("is a folder; open the files in it one by one", path=p)
+    plugin = format_by_name(format) if format else format_for(p)
+    return plugin.open(p, **options)
+
+
+def _has_input_suffix(path: Path) -> bool:
+    name = path.name.lower()
+    return any(name.endswith(s) for s in INPUT_SUFFIXES)
+
+
+def expand_inputs(items: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Expand files, folders (recursively, known suffixes only) and glob patterns into files.
+
+    Order is preserved for files; folder contents and glob matches are sorted. Duplicates are
+    dropped.
+
+    Raises
+    ------
+    InputError
+        When an item matches nothing.
+    """
+    out: dict[Path, None] = {}
+    for item in items:
+        text = os.fspath(item)
+        path = Path(text)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and _has_input_suffix(p))
+            if not found:
+                raise InputError("folder holds no city model files", path=path)
+        elif path.exists():
+            found = [path]
+        elif glob.has_magic(text):
+            matches = glob.glob(text, recursive=True)  # noqa: PTH207 - user patterns may be absolute
+            found = sorted(Path(p) for p in matches if Path(p).is_file())
+            if not found:
+                raise InputError("pattern matches no files", path=text)
+        else:
+            raise InputError("no such file", path=path)
+        for p in found:
+            out.setdefault(p, None)
+    return list(out)

@@ -1,0 +1,30 @@
+"""Shared fixtures: paths to ../shared (real public data, PROJ grids, check tools)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The ../shared folder beside the checkout; skips the test when it is absent."""
+    if not (SHARED / "data").is_dir():
+        pytest.skip(f"real public data not available: {SHARED / 'data'} is absent")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def shared_data(shared_dir: Path) -> Path:
+    """``../shared/data`` (real public data, see its MANIFEST.md)."""
+    return shared_dir / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_grids(shared_dir: Path) -> Path:
+    """``../shared/proj``: PROJ grids beyond those shipped with citymodel (NAP, EGM96, ...)."""
+    return shared_dir / "proj"

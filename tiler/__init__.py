@@ -1,0 +1,1 @@
+"""From feature streams to 3D Tiles tilesets; installed as ``citymodel.tiler``."""
