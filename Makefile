@@ -4,10 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.citymodel-installed
 VALIDATOR := tools/gltf-validator/node_modules/.package-lock.json
-SAMPLE_N ?= 200
 
 .DEFAULT_GOAL := help
-.PHONY: help dev sample test lint type arch check bench wheel-test clean
+.PHONY: help dev sample test lint type arch check bench wheel-test clean build/typecheck/citymodel
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -24,10 +23,9 @@ $(VALIDATOR): tools/gltf-validator/package-lock.json
 
 dev: $(STAMP) $(VALIDATOR)  ## set up .venv with the package (editable) and dev tools
 
-sample: $(STAMP)  ## set up, generate a sample city in samples/ and convert it to samples/out/city.glb
-	$(BIN)/python -m citymodel.synthetic samples/synthetic_city.gml --buildings $(SAMPLE_N) --seed 1
-	$(BIN)/citymodel info samples/synthetic_city.gml
-	$(BIN)/citymodel convert samples/synthetic_city.gml -o samples/out/city.glb --report samples/out/report.json
+sample: $(STAMP)  ## set up, then convert the bundled sample city (samples/) to samples/out/city.glb
+	$(BIN)/citymodel info samples/synthetic_city.gml.gz
+	$(BIN)/citymodel convert samples/synthetic_city.gml.gz -o samples/out/city.glb --report samples/out/report.json
 
 test: $(STAMP) $(VALIDATOR)  ## set up, then lint, type-check, check layers and run the test suite
 	$(MAKE) --no-print-directory check
@@ -39,15 +37,17 @@ lint: $(STAMP)  ## ruff check + format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-type: $(STAMP)  ## mypy --strict on the package as installed (link tree maps converters/ and tiler/)
+build/typecheck/citymodel: $(STAMP)
 	@rm -rf build/typecheck && mkdir -p build/typecheck/citymodel
 	@for f in src/citymodel/*; do ln -s "$$PWD/$$f" build/typecheck/citymodel/; done
 	@ln -s "$$PWD/converters" build/typecheck/citymodel/converters
 	@ln -s "$$PWD/tiler" build/typecheck/citymodel/tiler
+
+type: build/typecheck/citymodel  ## mypy --strict on the package as installed (a link tree maps converters/ and tiler/)
 	cd build/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p citymodel
 
-arch: $(STAMP)  ## import-linter: core <- converters <- tiler <- cli
-	$(BIN)/lint-imports
+arch: build/typecheck/citymodel  ## import-linter on the same link tree: core <- converters <- tiler <- cli
+	cd build/typecheck && PYTHONPATH=$(CURDIR)/build/typecheck $(CURDIR)/$(BIN)/lint-imports --config $(CURDIR)/pyproject.toml
 
 bench: $(STAMP)  ## throughput and peak RSS (generated city + real NRW data when ../shared is present)
 	$(BIN)/python bench/bench_citygml.py
@@ -58,7 +58,7 @@ wheel-test:  ## build a wheel from a plain copy of the tree (no .git), install i
 	$(PY) -m venv build/wheel-test/venv
 	build/wheel-test/venv/bin/pip install -q build/wheel-test/src
 	cd build/wheel-test && venv/bin/citymodel --version
-	cd build/wheel-test && venv/bin/python -m citymodel.synthetic city.gml --buildings 20 --seed 3
+	cd build/wheel-test && venv/bin/citymodel synthetic city.gml --buildings 20 --seed 3
 	cd build/wheel-test && venv/bin/citymodel convert city.gml -o city.glb
 
 clean:  ## remove build products (keeps .venv)

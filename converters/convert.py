@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
 from citymodel.converters.gltf import GltfMesh, SemanticMaterials, write_gltf
 from citymodel.converters.obj import write_obj
 from citymodel.crs import (
@@ -28,10 +30,9 @@ from citymodel.crs import (
     resolve_crs,
     with_default_vertical,
 )
-from citymodel.meshing import mesh_features
-
-from citymodel.errors import CRSError, InputError, OutputError
+from citymodel.errors import CRSError, CRSWarning, InputError, OutputError
 from citymodel.mesh import FeatureTable, MeshBatch
+from citymodel.meshing import mesh_features
 from citymodel.model import Feature
 from citymodel.placement import GCG2016_CREDIT, Frame, LocalFrame, to_ecef_checked
 from citymodel.report import JobReport
@@ -94,17 +95,26 @@ def source_crs(
     CRSError
         When there is neither an srsName nor ``in_crs``, or the srsName is unknown.
     """
-    if in_crs is not None:
-        resolved = resolve_crs(in_crs)
-    elif srs_name is None:
-        raise CRSError(
-            f"{path}: no srsName found; give the CRS with --in-crs (e.g. --in-crs EPSG:25832+7837)"
-        )
-    else:
-        try:
-            resolved = parse_srs_name(srs_name)
-        except CRSError as err:
-            raise CRSError(f"{path}: {err}") from err
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CRSWarning)
+        if in_crs is not None:
+            resolved = resolve_crs(in_crs)
+        elif srs_name is None:
+            raise CRSError(
+                f"{path}: no srsName found; give the CRS with --in-crs (e.g. --in-crs EPSG:25832+7837)"
+            )
+        else:
+            try:
+                resolved = parse_srs_name(srs_name)
+            except CRSError as err:
+                raise CRSError(f"{path}: {err}") from err
+    for warning in caught:
+        if issubclass(warning.category, CRSWarning):
+            report.warn(f"{path}: {warning.message}")
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     completed = with_default_vertical(resolved)
     if completed.assumed_vertical:
         report.warn(
@@ -239,7 +249,7 @@ def convert(
                 georef = Georeferencer.create(resolved, vertical_mode=opts.vertical_mode)
                 for message in georef.warnings:
                     report.warn(message)
-                grid_credit = grid_credit or "gcg2016" in georef.description.lower()
+                grid_credit = grid_credit or "de_bkg_gcg2016.tif" in georef.grids
             report.crs[str(path)] = {"source": crs_label} | (
                 {"operation": georef.description} if georef is not None else {}
             )

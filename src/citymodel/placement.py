@@ -121,15 +121,14 @@ class LocalFrame:
 
     def to_local(self, points: Float64Array) -> Float32Array:
         """Positions (ECEF for enu/ecef frames, source CRS for source) -> float32 local, z-up."""
-        if self.enu_to_ecef is not None:
-            return ecef_to_local(points, self.enu_to_ecef).astype(np.float32)
-        return (points - np.asarray(self.origin)).astype(np.float32)
+        return self.to_local64(points).astype(np.float32)
 
     def to_local64(self, points: Float64Array) -> Float64Array:
         """As :meth:`to_local` but float64 (for text formats such as OBJ)."""
         if self.enu_to_ecef is not None:
             return ecef_to_local(points, self.enu_to_ecef)
-        return points - np.asarray(self.origin)
+        local: Float64Array = points - np.asarray(self.origin, dtype=np.float64)
+        return local
 
     def root_matrix(self) -> list[float]:
         """glTF root node matrix (column-major): z-up -> y-up, plus ENU -> ECEF for ``ecef``."""

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
-import tempfile
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from citymodel.atomic import write_bytes_atomic
 from citymodel.errors import StrictModeError
 
 __all__ = ["JobReport", "SkipRecord", "write_json_atomic"]
@@ -81,6 +83,22 @@ class JobReport:
             self.warnings.append(message)
             log.warning(message)
 
+    def merge(self, other: JobReport) -> None:
+        """Add what ``other`` collected (e.g. a worker process's report) to this report.
+
+        Inputs, outputs and skip records are appended, CRS entries and counts added, warnings
+        de-duplicated; numbers in ``extra`` (also inside nested dicts) are summed, other
+        ``extra`` entries are kept when this report has them already. Nothing is logged again.
+        """
+        self.inputs.extend(other.inputs)
+        self.crs.update(other.crs)
+        self.read.update(other.read)
+        self.written.update(other.written)
+        self.skipped.extend(other.skipped)
+        self.warnings.extend(m for m in other.warnings if m not in self.warnings)
+        self.outputs.extend(other.outputs)
+        _add_counts(self.extra, other.extra)
+
     def to_dict(self) -> dict[str, Any]:
         """The report as a JSON-serialisable dict."""
         return {
@@ -103,14 +121,21 @@ class JobReport:
         write_json_atomic(Path(path), self.to_dict())
 
 
+def _add_counts(into: dict[str, Any], other: Mapping[str, Any]) -> None:
+    for key, value in other.items():
+        mine = into.get(key)
+        if isinstance(value, Mapping) and isinstance(mine, dict):
+            _add_counts(mine, value)
+        elif (
+            isinstance(value, (int, float))
+            and isinstance(mine, (int, float))
+            and not isinstance(value, bool)
+        ):
+            into[key] = mine + value
+        elif key not in into:
+            into[key] = copy.deepcopy(value)
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as UTF-8 JSON to ``path`` via a temporary file and rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, indent=2)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8"))

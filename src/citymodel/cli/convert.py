@@ -8,11 +8,19 @@ import click
 
 from citymodel.cli.options import crs_options, inputs_argument, report_options
 from citymodel.cli.progress import ProgressLine
-from citymodel.converters.convert import ConvertOptions
+from citymodel.converters.convert import OUTPUT_SUFFIXES, ConvertOptions
 from citymodel.converters.convert import convert as convert_tool
 from citymodel.report import JobReport
 
 __all__ = ["convert"]
+
+
+def _check_suffix(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    if value.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise click.BadParameter(
+            f"the suffix selects the format: use one of {', '.join(OUTPUT_SUFFIXES)}"
+        )
+    return value
 
 
 @click.command()
@@ -22,6 +30,7 @@ __all__ = ["convert"]
     "--output",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=_check_suffix,
     help="Output file: .glb, .gltf or .obj.",
 )
 @click.option(

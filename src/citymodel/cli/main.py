@@ -17,6 +17,8 @@ __all__ = ["cli", "main"]
 _COMMANDS = {
     "info": ("citymodel.cli.info", "info"),
     "convert": ("citymodel.cli.convert", "convert"),
+    "synthetic": ("citymodel.cli.synthetic", "synthetic"),
+    "tile": ("citymodel.cli.tile", "tile"),
 }
 
 

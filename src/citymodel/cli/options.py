@@ -10,7 +10,7 @@ import click
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["crs_options", "inputs_argument", "report_options"]
+__all__ = ["crs_options", "inputs_argument", "lod_option", "report_options"]
 
 
 def inputs_argument(f: F) -> F:
@@ -56,3 +56,10 @@ def report_options(f: F) -> F:
         help="Write a JSON job report (counts, skipped features with reasons).",
     )(f)
     return f
+
+
+def lod_option(f: F) -> F:
+    """``--lod``: the level of detail to use (default: each object's highest)."""
+    return click.option(
+        "--lod", default=None, help="Level of detail to convert (default: highest per object)."
+    )(f)

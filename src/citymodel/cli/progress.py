@@ -11,7 +11,10 @@ __all__ = ["ProgressLine"]
 
 
 class ProgressLine:
-    """Prints ``label: N objects (rate/s)`` at most 5 times a second; silent when not a TTY."""
+    """Prints ``label: N objects (rate/s)`` at most 5 times a second; silent when not a TTY.
+
+    :meth:`stage` shows ``label: stage done/total`` instead (files read, tiles written).
+    """
 
     def __init__(self, label: str, *, enabled: bool | None = None) -> None:
         self.label = label
@@ -32,6 +35,15 @@ class ProgressLine:
         rate = self.total_done / max(now - self.start, 1e-9)
         name = file if len(file) < 50 else "…" + file[-49:]
         sys.stderr.write(f"\r{self.label}: {self.total_done} objects ({rate:,.0f}/s) {name}\x1b[K")
+        sys.stderr.flush()
+
+    def stage(self, name: str, done: int, total: int) -> None:
+        """Show ``label: name done/total`` (e.g. files read, tiles written); redraw if due."""
+        now = time.perf_counter()
+        if not self.enabled or (now - self.last < 0.2 and done < total):
+            return
+        self.last = now
+        sys.stderr.write(f"\r{self.label}: {name} {done}/{total}\x1b[K")
         sys.stderr.flush()
 
     def __enter__(self) -> Self:
