@@ -51,6 +51,9 @@ DEFAULT_DIMENSION: Final = 3
 
 _MAX_HREF_DEPTH: Final = 16
 
+FAST_PATHS = True
+"""Private switch: False sends all geometry through the general walker (tests compare both)."""
+
 Element = etree._Element
 
 # lxml-stubs leave ``sourceline`` untyped and omit ``getchildren`` (which, unlike iteration,
@@ -394,6 +397,8 @@ class GeometryWalker:
             n.pos_list,
             n.id,
         )
+        self.fast = FAST_PATHS
+        """Whether the fast paths are taken (:data:`FAST_PATHS` when the walker was made)."""
         self._root: Element | None = None
         self._index: dict[str, Element] | None = None
         self._following: set[str] = set()  # targets of the xlink:hrefs being followed
@@ -441,7 +446,7 @@ class GeometryWalker:
         """
         n_rings = len(sink.texts)
         n_polys = len(sink.ring_counts)
-        if self._fast(prop, sink, stype, dim, srs):
+        if self.fast and self._fast(prop, sink, stype, dim, srs):
             return
         for pid in sink.poly_ids[n_polys:]:
             if pid is not None:
@@ -516,8 +521,8 @@ class GeometryWalker:
                     return False  # exterior first, then interiors only
                 expected = interior_tag
                 ring = boundary[0]
-                if ring.tag != ring_tag or len(ring) != 1:
-                    return False
+                if ring.tag != ring_tag or len(ring) != 1 or ring.get("srsDimension") is not None:
+                    return False  # CGML-4: a ring's own srsDimension: general walker
                 pos_list = ring[0]
                 if pos_list.tag != pos_list_tag:
                     return False
@@ -529,7 +534,8 @@ class GeometryWalker:
             ring_counts.append(n_rings)
             sink.types.append(stype)
             sink.poly_ids.append(pid)
-            sink.poly_lines.append(poly.sourceline)  # type: ignore[arg-type] # lxml-stubs
+            line: int = poly.sourceline  # type: ignore[assignment] # lxml-stubs
+            sink.poly_lines.append(line if line < _LINE_UNKNOWN else line_of(poly))
         return len(ring_counts) > start
 
     def add_property(

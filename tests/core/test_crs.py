@@ -22,7 +22,7 @@ import pyproj
 import pytest
 from pyproj.transformer import TransformerGroup
 
-from citymodel import crs as crs_module
+import citymodel
 from citymodel.crs import (
     ECEF,
     GEODETIC_3D,
@@ -37,6 +37,7 @@ from citymodel.crs import (
     resolve_crs,
     with_default_vertical,
 )
+from citymodel.crs import grids as grids_module
 from citymodel.errors import CRSError, CRSWarning, GridMissingError
 
 GCG2016 = "de_bkg_gcg2016.tif"
@@ -169,7 +170,7 @@ def test_register_grids_is_idempotent(tmp_path: Path) -> None:
     register_grids()
     dirs = pyproj.datadir.get_data_dir().split(os.pathsep)
     assert dirs.count(str(tmp_path.resolve())) == 1
-    assert dirs.count(str(Path(crs_module.__file__).resolve().parent / "grids")) == 1
+    assert dirs.count(str(Path(citymodel.__file__).resolve().parent / "grids")) == 1
 
 
 def test_register_grids_rejects_missing_folder(tmp_path: Path) -> None:
@@ -187,7 +188,7 @@ def test_geo1_spawn_worker_gets_grids_through_the_initializer(
     """
     grids = tmp_path / "grids"
     grids.mkdir()
-    shutil.copy(Path(crs_module.__file__).parent / "grids" / GCG2016, grids)
+    shutil.copy(Path(citymodel.__file__).parent / "grids" / GCG2016, grids)
     monkeypatch.setenv(NO_BUNDLED_GRIDS_ENV, "1")
     monkeypatch.setenv("PROJ_USER_WRITABLE_DIRECTORY", str(tmp_path / "user"))
     spawn = multiprocessing.get_context("spawn")
@@ -461,15 +462,15 @@ def test_rd_new_nap_den_haag(shared_grids: Path) -> None:
 
 
 def test_geo9_shipped_grids_pass_their_checksums() -> None:
-    assert crs_module._verify_bundled_grids() == ""
+    assert grids_module._verify_bundled_grids() == ""
 
 
 def test_geo9_corrupt_grid_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (GCG2016, BETA2007):
         (tmp_path / name).write_bytes(b"not a grid")
-    monkeypatch.setattr(crs_module, "_BUNDLED_GRID_DIR", tmp_path)
-    monkeypatch.setattr(crs_module, "_bundled_problem", None)
-    reason = crs_module._bundled_grids_unused_reason()
+    monkeypatch.setattr(grids_module, "_BUNDLED_GRID_DIR", tmp_path)
+    monkeypatch.setattr(grids_module, "_bundled_problem", None)
+    reason = grids_module._bundled_grids_unused_reason()
     assert reason is not None
     assert "sha256" in reason
     assert GCG2016 in reason

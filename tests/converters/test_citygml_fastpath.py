@@ -1,0 +1,262 @@
+"""The reader's fast paths give exactly what the general GML walker gives.
+
+Every file is read twice: with the fast path (``_gml.FAST_PATHS``: the walker's plain-polygon
+path, ``GeometryWalker._fast``) and with it switched off, so that every polygon goes through
+the general walker. Features
+(ids, types, attributes, per-LoD vertices bit for bit, offsets, surface types, solid flags,
+children, source lines) and the report (skips with ids and lines, warnings) must be equal.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from citymodel.converters import _gml
+from citymodel.converters.citygml import CityGMLReader
+from citymodel.model import Feature, SurfaceType
+from citymodel.report import JobReport
+from citymodel.synthetic import SyntheticCityOptions, write_city
+from tests import citygml_docs as docs
+from tests.conftest import SHARED
+
+CITYGML_DIR = SHARED / "data" / "citygml"
+REAL_FILES = (
+    sorted(
+        p
+        for p in CITYGML_DIR.rglob("*")
+        if p.is_file() and p.suffix.lower() in {".gml", ".xml", ".zip"}
+    )
+    if CITYGML_DIR.is_dir()
+    else []
+)
+
+Snapshot = tuple[list[tuple[object, ...]], list[tuple[object, ...]], list[str]]
+
+
+def _flat(features: Iterator[Feature]) -> Iterator[tuple[object, ...]]:
+    for feature in features:
+        for feat, parent in feature.walk():
+            geoms = tuple(
+                (
+                    g.lod,
+                    g.vertices.tobytes(),
+                    g.vertices.shape,
+                    g.ring_offsets.tolist(),
+                    g.polygon_offsets.tolist(),
+                    g.surface_types.tolist(),
+                    g.solid,
+                )
+                for g in feat.geometries
+            )
+            yield (
+                feat.id,
+                feat.type,
+                parent.id if parent is not None else None,
+                tuple(c.id for c in feat.children),
+                sorted(feat.attributes.items(), key=lambda kv: kv[0]),
+                feat.source,
+                geoms,
+            )
+
+
+def _read(path: Path, monkeypatch: pytest.MonkeyPatch, *, fast: bool) -> Snapshot:
+    monkeypatch.setattr(_gml, "FAST_PATHS", fast)
+    report = JobReport()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # CRS notes of the metadata are not compared here
+        with CityGMLReader(path) as reader:
+            features = list(_flat(reader.features(report=report)))
+    skips = [(s.id, s.file, s.line, s.reason) for s in report.skipped]
+    return features, skips, list(report.warnings)
+
+
+def _assert_same(path: Path, monkeypatch: pytest.MonkeyPatch) -> Snapshot:
+    fast = _read(path, monkeypatch, fast=True)
+    general = _read(path, monkeypatch, fast=False)
+    assert len(fast[0]) == len(general[0])
+    for a, b in zip(fast[0], general[0], strict=True):
+        assert a == b, f"{path}: feature {b[0]} differs"
+    assert fast[1] == general[1]
+    assert fast[2] == general[2]
+    return fast
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("path", REAL_FILES, ids=lambda p: str(p.relative_to(CITYGML_DIR)))
+def test_real_files_read_the_same_with_and_without_fast_paths(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    features, _, _ = _assert_same(path, monkeypatch)
+    assert features
+
+
+def test_generated_city_reads_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    opts = SyntheticCityOptions(n_buildings=150, part_ratio=0.4, courtyard_ratio=0.3, seed=3)
+    path = write_city(tmp_path / "city.gml", opts).path
+    features, _, _ = _assert_same(path, monkeypatch)
+    assert any(f[1] == "BuildingPart" for f in features)
+    # courtyards: polygons with holes
+    assert any(len(g[4]) < len(g[3]) for f in features for g in f[6])
+
+
+def test_generated_lod1_and_citygml_1_0_read_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for version, lod in (("1.0", 2), ("2.0", 1)):
+        opts = SyntheticCityOptions(n_buildings=40, version=version, lod=lod, part_ratio=0.3)
+        _assert_same(write_city(tmp_path / f"c{version}{lod}.gml", opts).path, monkeypatch)
+
+
+# --- hand-written structures the fast path must decline or handle -------------------------
+
+_RING = "0 0 0 10 0 0 10 10 0 0 10 0 0 0 0"
+_HOLE = "2 2 0 2 4 0 4 4 0 4 2 0 2 2 0"
+
+
+def _poly(pid: str | None, rings: str | None = None, attrs: str = "") -> str:
+    ident = f' gml:id="{pid}"' if pid else ""
+    body = (
+        rings
+        or f"<gml:exterior><gml:LinearRing><gml:posList>{_RING}</gml:posList></gml:LinearRing></gml:exterior>"
+    )
+    return f"<gml:Polygon{ident}{attrs}>{body}</gml:Polygon>"
+
+
+def _surface(kind: str, polys: str, lod: int = 2, geom_attrs: str = "") -> str:
+    members = (
+        polys if "surfaceMember" in polys else f"<gml:surfaceMember>{polys}</gml:surfaceMember>"
+    )
+    return (
+        f"<bldg:boundedBy><bldg:{kind}><bldg:lod{lod}MultiSurface><gml:MultiSurface{geom_attrs}>"
+        f"{members}</gml:MultiSurface></bldg:lod{lod}MultiSurface></bldg:{kind}></bldg:boundedBy>"
+    )
+
+
+_CASES = {
+    "plain": _surface("RoofSurface", _poly("a")) + _surface("WallSurface", _poly("b")),
+    "no ids": _surface(
+        "RoofSurface",
+        f"<gml:surfaceMember>{_poly(None)}</gml:surfaceMember>"
+        f"<gml:surfaceMember>{_poly(None)}</gml:surfaceMember>",
+    ),
+    "hole": _surface(
+        "RoofSurface",
+        _poly(
+            "h",
+            f"<gml:exterior><gml:LinearRing><gml:posList>{_RING}</gml:posList></gml:LinearRing>"
+            f"</gml:exterior><gml:interior><gml:LinearRing><gml:posList>{_HOLE}</gml:posList>"
+            "</gml:LinearRing></gml:interior>",
+        ),
+    ),
+    "repeated id": _surface("RoofSurface", _poly("a")) + _surface("WallSurface", _poly("a")),
+    "two lods interleaved": _surface("RoofSurface", _poly("a"), lod=2)
+    + _surface("WallSurface", _poly("b"), lod=3)
+    + _surface("GroundSurface", _poly("c"), lod=2),
+    "other srsName": _surface("RoofSurface", _poly("a"), geom_attrs=' srsName="EPSG:4326"'),
+    "srsDimension 2": _surface(
+        "RoofSurface",
+        _poly(
+            "a",
+            '<gml:exterior><gml:LinearRing><gml:posList srsDimension="2">0 0 1 0 1 1 0 0'
+            "</gml:posList></gml:LinearRing></gml:exterior>",
+        ),
+    ),
+    "ring srsDimension": _surface(
+        "RoofSurface",
+        _poly(
+            "a",
+            '<gml:exterior><gml:LinearRing srsDimension="2"><gml:posList>0 0 1 0 1 1 0 0'
+            "</gml:posList></gml:LinearRing></gml:exterior>",
+        ),
+    ),
+    "gml:pos": _surface(
+        "RoofSurface",
+        _poly(
+            "a",
+            "<gml:exterior><gml:LinearRing><gml:pos>0 0 0</gml:pos><gml:pos>1 0 0</gml:pos>"
+            "<gml:pos>1 1 0</gml:pos><gml:pos>0 0 0</gml:pos></gml:LinearRing></gml:exterior>",
+        ),
+    ),
+    "empty posList": _surface(
+        "RoofSurface",
+        _poly("a", "<gml:exterior><gml:LinearRing><gml:posList/></gml:LinearRing></gml:exterior>"),
+    ),
+    "bad numbers": _surface(
+        "RoofSurface",
+        _poly(
+            "a",
+            "<gml:exterior><gml:LinearRing><gml:posList>0 0 0 1 x 0 1 1 0</gml:posList>"
+            "</gml:LinearRing></gml:exterior>",
+        ),
+    ),
+    "href member": _surface("RoofSurface", _poly("a"))
+    + _surface("WallSurface", '<gml:surfaceMember xlink:href="#a"/>'),
+    "orientable": _surface(
+        "RoofSurface",
+        '<gml:surfaceMember><gml:OrientableSurface orientation="-"><gml:baseSurface>'
+        + _poly("o")
+        + "</gml:baseSurface></gml:OrientableSurface></gml:surfaceMember>",
+    ),
+    "envelope after boundedBy": _surface("RoofSurface", _poly("a"))
+    + docs.envelope(dim=2)
+    + _surface("WallSurface", _poly("b")),
+    "unclosed ring": _surface(
+        "RoofSurface",
+        _poly(
+            "u",
+            "<gml:exterior><gml:LinearRing><gml:posList>0 0 0 1 0 0 1 1 0</gml:posList>"
+            "</gml:LinearRing></gml:exterior>",
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_CASES))
+def test_structures_read_the_same(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    building = f'<bldg:Building gml:id="B">{_CASES[case]}</bldg:Building>'
+    solid = (
+        "<bldg:lod2Solid><gml:Solid><gml:exterior><gml:CompositeSurface>"
+        '<gml:surfaceMember xlink:href="#a"/><gml:surfaceMember xlink:href="#b"/>'
+        "</gml:CompositeSurface></gml:exterior></gml:Solid></bldg:lod2Solid>"
+    )
+    with_solid = f'<bldg:Building gml:id="S">{_CASES[case]}{solid}</bldg:Building>'
+    part = (
+        f'<bldg:Building gml:id="P">{_CASES["plain"]}<bldg:consistsOfBuildingPart>'
+        f'<bldg:BuildingPart gml:id="P1">{_CASES[case]}</bldg:BuildingPart>'
+        "</bldg:consistsOfBuildingPart></bldg:Building>"
+    )
+    path = tmp_path / "doc.gml"
+    path.write_text(docs.city_model([building, with_solid, part]), encoding="utf-8")
+    features, _, _ = _assert_same(path, monkeypatch)
+    assert [f[0] for f in features] == ["B", "S", "P", "P1"]
+
+
+def test_fast_path_keeps_polygons_and_solid_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the fast path yields for the AdV pattern, checked directly (not only by equality)."""
+    solid = (
+        "<bldg:lod2Solid><gml:Solid><gml:exterior><gml:CompositeSurface>"
+        '<gml:surfaceMember xlink:href="#a"/><gml:surfaceMember xlink:href="#b"/>'
+        "</gml:CompositeSurface></gml:exterior></gml:Solid></bldg:lod2Solid>"
+    )
+    building = f'<bldg:Building gml:id="S">{_CASES["plain"]}{solid}</bldg:Building>'
+    path = tmp_path / "doc.gml"
+    path.write_text(docs.city_model([building]), encoding="utf-8")
+    monkeypatch.setattr(_gml, "FAST_PATHS", True)
+    with CityGMLReader(path) as reader:
+        (feature,) = reader.features()
+    (geom,) = feature.geometries
+    assert geom.lod == "2" and geom.solid
+    assert geom.polygon_count == 2
+    assert geom.surface_types.tolist() == [SurfaceType.ROOF, SurfaceType.WALL]
+    assert np.array_equal(
+        geom.vertices[:4], np.array([[0, 0, 0], [10, 0, 0], [10, 10, 0], [0, 10, 0]])
+    )
