@@ -117,9 +117,12 @@ class ResolvedCRS:
         raise CRSError(f"{self.source!r} resolves to no CRS")
 
     def cache_key(self) -> tuple[str, ...]:
-        """Hashable identity (source, default flag, WKT of each part), stable across processes."""
-        parts = tuple(p.to_wkt() if p is not None else "" for p in (self.horizontal, self.vertical))
-        return (self.source, str(self.assumed_vertical), *parts)
+        """Hashable identity (source, default flag, definition), stable across processes.
+
+        The definition is the authority code string where both parts have one (their WKT can
+        differ in incidental details such as the area of use after pickling), else the WKT.
+        """
+        return (self.source, str(self.assumed_vertical), self.to_string())
 
     def to_string(self) -> str:
         """``"EPSG:25832+7837"``, ``"EPSG:25832"`` ...; WKT2 when a part has no code."""

@@ -1,0 +1,720 @@
+"""The ``tile`` tool: city model files -> a 3D Tiles tileset (folder or 3TZ), in bounded memory.
+
+Pipeline (design guide §3.4), on a pool of ``jobs`` worker processes started with
+``forkserver`` (``spawn`` where unavailable) — never ``fork``, so no worker inherits threads or
+PROJ state; each worker registers the PROJ grid folders in its initializer (GEO-1):
+
+1. **Pass 1**, one task per input file (a ``.zip`` is one input): reader -> chunks of
+   top-level features -> :func:`~citymodel.meshing.mesh_features` (source CRS) ->
+   :func:`~citymodel.placement.to_ecef_checked` (ECEF, EPSG:4978, with the geoid grid) ->
+   :class:`~citymodel.tiler.store.ShardWriter` (one scratch shard per task). A task returns
+   its index rows, its job report (skips, warnings, counts: plain data, so nothing is lost at
+   the process boundary) and the property types of its rows, merged into one metadata schema
+   for every tile. A file-level error (broken XML, no CRS, missing grid) stops the job.
+2. **Plan** (parent, pure): :func:`~citymodel.tiler.partition.partition` by leaf budgets, then
+   :func:`~citymodel.tiler.lod.assign_lod` (explicit tilesets: REPLACE, simplified blocks in
+   inner tiles) or :func:`~citymodel.tiler.implicit_plan.plan_implicit` (implicit tilesets:
+   ADD, each building in the deepest tile whose computed cell contains it, T3D-5); every plan
+   is checked.
+3. **Pass 2**, one task per tile with content: read its units (full geometry) or blocks from
+   the scratch store -> GLB (3D Tiles 1.1, EXT_mesh_features + EXT_structural_metadata with
+   the shared schema) or b3dm (1.0) -> a file in the staging folder. Tasks return placement and
+   counts, never the bytes.
+4. **Tileset**: explicit trees get tight ``region`` volumes computed from the written content
+   (union of own content and children, so every vertex lies inside its tile's and all
+   ancestors' volumes, T3D-3), each content tile its own ENU ``transform`` (T3D-2), the plan's
+   geometric errors (T3D-4) and external tilesets when the JSON grows large; implicit trees
+   get binary subtrees and one shared ENU frame (T3D-5). 3D Tiles 1.1 tilesets carry the
+   metadata schema of the contents at the top level.
+
+Output is atomic: everything is written into a staging folder beside the output
+(``.<name>.partial-<pid>``, ``tileset.json`` last) and renamed into place at the end (a ``.3tz``
+output is packed from it); an existing tileset folder is replaced only once the new one is
+complete. The scratch store lives in a temporary folder beside the output (or below
+``scratch_dir``) and is deleted at the end, as is the staging folder when the job fails.
+
+Both passes keep at most ``2 * jobs`` tasks in flight. Memory is bounded by one chunk of
+buildings per reading worker (``chunk_size``), the largest tile per writing worker and the
+index in this process (94 bytes per building), whatever the size of the city. The report's
+``peak_rss_mb`` gives this process's peak and the largest peak of any worker (measured by the
+workers themselves: forkserver workers are not children of this process).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from citymodel.converters.convert import _chunks, _count_read, _count_written, source_crs
+from citymodel.converters.gltf import (
+    PropertySpec,
+    SemanticMaterials,
+    infer_property_types,
+    merge_property_types,
+)
+from citymodel.crs import Georeferencer, VerticalMode, geodetic_to_ecef
+from citymodel.errors import OutputError, TilingError
+from citymodel.mesh import MeshBatch, select_rows
+from citymodel.meshing import mesh_features
+from citymodel.ops.frames import enu_to_ecef_matrix, to_gltf_matrix
+from citymodel.placement import GCG2016_CREDIT, to_ecef_checked
+from citymodel.report import JobReport
+from citymodel.sources import expand_inputs
+from citymodel.sources import open as open_source
+from citymodel.tiler._output import OutputTarget, scratch_folder
+from citymodel.tiler._pool import TaskRunner
+from citymodel.tiler.content import encode_tile_b3dm, encode_tile_glb
+from citymodel.tiler.implicit import DEFAULT_CONTENT_URI, expand_template, write_implicit
+from citymodel.tiler.implicit_plan import ImplicitPlan, implicit_root, plan_implicit
+from citymodel.tiler.index import FeatureIndex
+from citymodel.tiler.lod import ContentKind, LodPlan, LodPolicy, assign_lod
+from citymodel.tiler.partition import PartitionOptions, partition
+from citymodel.tiler.store import Locations, ShardWriter, read_blocks, read_units
+from citymodel.tiler.tileset import Tile, TilesetVersion, relative_transform, write_tileset
+from citymodel.tiler.volumes import BoundingVolume, Region, union_all
+
+__all__ = ["TileOptions", "TileProgress", "build_tileset", "default_jobs"]
+
+log = logging.getLogger(__name__)
+
+TileProgress = Callable[[str, int, int], None]
+"""Called as ``progress(stage, done, total)``: stage ``"read"`` counts input files, ``"write"``
+counts tile contents."""
+
+_MAX_SHARDS = 0x10000
+_SCHEMA_ID = "citymodel"
+_CLASS_NAME = "building"
+
+
+def default_jobs() -> int:
+    """CPUs this process may use (``os.sched_getaffinity`` where available), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TileOptions:
+    """Options of :func:`build_tileset`.
+
+    Attributes
+    ----------
+    jobs
+        Worker processes (default: the CPUs available); 1 runs everything in this process.
+    implicit
+        Write implicit tiling (binary subtrees, 3D Tiles 1.1 only) instead of an explicit tree.
+    tiles_version
+        ``"1.1"`` (GLB contents with EXT_mesh_features / EXT_structural_metadata) or ``"1.0"``
+        (b3dm contents with batch tables).
+    in_crs, vertical_mode, grids, lod, types, strict, materials, chunk_size
+        As for ``convert`` (:class:`citymodel.converters.convert.ConvertOptions`).
+    partition
+        Leaf budgets (triangles, stored bytes, buildings per leaf).
+    lod_policy
+        Budgets and error floor of inner tiles (explicit tilesets: their simplified blocks;
+        implicit tilesets: only ``min_error``).
+    scratch_dir
+        Folder for the temporary scratch store (default: beside the output); a fresh
+        sub-folder is made and removed at the end.
+    subtree_levels
+        ``subtreeLevels`` of implicit tilesets.
+    max_json_bytes
+        Largest tileset JSON file; larger explicit trees are split into external tilesets.
+    """
+
+    jobs: int = field(default_factory=default_jobs)
+    implicit: bool = False
+    tiles_version: TilesetVersion = "1.1"
+    in_crs: str | None = None
+    vertical_mode: VerticalMode = "auto"
+    grids: tuple[Path, ...] = ()
+    lod: str | None = None
+    types: tuple[str, ...] | None = None
+    strict: bool = False
+    partition: PartitionOptions = field(default_factory=PartitionOptions)
+    lod_policy: LodPolicy = field(default_factory=LodPolicy)
+    scratch_dir: Path | None = None
+    materials: SemanticMaterials | None = None
+    chunk_size: int = 512
+    subtree_levels: int = 5
+    max_json_bytes: int = 2_000_000
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.jobs < 1:
+            problems.append(f"jobs must be >= 1, got {self.jobs}")
+        if self.tiles_version not in ("1.0", "1.1"):
+            problems.append(f"tiles_version must be '1.0' or '1.1', got {self.tiles_version!r}")
+        elif self.implicit and self.tiles_version != "1.1":
+            problems.append("implicit tiling needs 3D Tiles 1.1 (tiles_version '1.1')")
+        if self.vertical_mode not in ("auto", "ellipsoidal-as-is"):
+            problems.append(f"unknown vertical_mode {self.vertical_mode!r}")
+        if self.chunk_size < 1 or self.subtree_levels < 1 or self.max_json_bytes < 1:
+            problems.append("chunk_size, subtree_levels and max_json_bytes must be positive")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+# -- pass 1: read, mesh, georeference, spill ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _IndexTask:
+    shard: int
+    paths: tuple[Path, ...]
+    scratch: Path
+    in_crs: str | None
+    vertical_mode: VerticalMode
+    lod: str | None
+    types: tuple[str, ...] | None
+    strict: bool
+    chunk_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class _IndexResult:
+    shard: int
+    index: FeatureIndex
+    report: JobReport
+    properties: dict[str, PropertySpec]
+    grids: tuple[str, ...]
+    buildings: int
+    rss_kb: int
+
+
+def _stored_only(batch: MeshBatch, skipped: Sequence[str]) -> MeshBatch:
+    """The rows of ``batch`` whose building was stored (not in ``skipped``)."""
+    if not skipped:
+        return batch
+    gone = set(skipped)
+    keep = np.array([b not in gone for b in batch.features.column("building_id")], dtype=bool)
+    return select_rows(batch, keep)
+
+
+def _index_inputs(task: _IndexTask) -> _IndexResult:
+    """Pass-1 task: read, mesh and georeference the task's files into shard ``task.shard``."""
+    report = JobReport(strict=task.strict)
+    parts: list[FeatureIndex] = []
+    properties: dict[str, PropertySpec] = {}
+    grids: set[str] = set()
+    buildings = 0
+    with ShardWriter(task.scratch, task.shard) as writer:
+        for path in task.paths:
+            report.inputs.append(str(path))
+            with open_source(path) as reader:
+                resolved = source_crs(reader.srs_name, in_crs=task.in_crs, path=path, report=report)
+                georef = Georeferencer.create(resolved, vertical_mode=task.vertical_mode)
+                for message in georef.warnings:
+                    report.warn(message)
+                grids.update(georef.grids)
+                report.crs[str(path)] = {
+                    "source": resolved.to_string(),
+                    "operation": georef.description,
+                }
+                features = reader.features(report=report, types=task.types)
+                for chunk in _chunks(features, task.chunk_size):
+                    _count_read(chunk, report)
+                    buildings += len(chunk)
+                    batch = mesh_features(chunk, lod=task.lod, report=report)
+                    if batch.features.row_count:
+                        batch = to_ecef_checked(batch, georef, report=report)
+                    if batch.features.row_count == 0:
+                        continue
+                    stored = writer.append_batch(batch)
+                    for building in stored.skipped_ids:
+                        report.skip("no triangles to store", id=building, file=str(path))
+                    batch = _stored_only(batch, stored.skipped_ids)
+                    if batch.features.row_count == 0:
+                        continue
+                    parts.append(stored.index)
+                    properties = merge_property_types(
+                        properties, infer_property_types(batch.features)
+                    )
+                    _count_written(chunk, batch, report)
+    return _IndexResult(
+        shard=task.shard,
+        index=FeatureIndex.concat(parts),
+        report=report,
+        properties=properties,
+        grids=tuple(sorted(grids)),
+        buildings=buildings,
+        rss_kb=_rss_kb(),
+    )
+
+
+# -- pass 2: tile contents ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _ContentShared:
+    """What every pass-2 task of a job needs (frame: column-major local -> ECEF, or None)."""
+
+    scratch: Path
+    staging: Path
+    version: TilesetVersion
+    frame: tuple[float, ...] | None
+    properties: Mapping[str, PropertySpec] | None
+    materials: SemanticMaterials | None
+    extras: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _ContentTask:
+    node: int
+    uri: str
+    full: bool
+    locations: Locations
+    shared: _ContentShared
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """Placement and size of one written content (ECEF frame, radians / ellipsoidal metres)."""
+
+    node: int
+    uri: str
+    transform: tuple[float, ...]
+    region: Region
+    triangles: int
+    nbytes: int
+    rss_kb: int
+
+
+def _write_content(task: _ContentTask) -> _Written:
+    """Pass-2 task: read a tile's units (or blocks), encode them, write the content file."""
+    shared = task.shared
+    read = read_units if task.full else read_blocks
+    batch = read(shared.scratch, task.locations)
+    frame = None if shared.frame is None else _matrix(shared.frame)
+    if shared.version == "1.1":
+        content = encode_tile_glb(
+            batch,
+            frame=frame,
+            properties=shared.properties,
+            materials=shared.materials,
+            extras=shared.extras,
+            schema_id=_SCHEMA_ID,
+            class_name=_CLASS_NAME,
+        )
+    else:
+        content = encode_tile_b3dm(
+            batch, frame=frame, materials=shared.materials, extras=shared.extras
+        )
+    path = shared.staging / task.uri
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content.data)
+    except OSError as err:
+        raise OutputError(f"{path}: cannot write the tile content: {err.strerror or err}") from err
+    return _Written(
+        node=task.node,
+        uri=task.uri,
+        transform=content.transform,
+        region=content.region,
+        triangles=content.triangles,
+        nbytes=len(content.data),
+        rss_kb=_rss_kb(),
+    )
+
+
+# -- tilesets -------------------------------------------------------------------------------
+
+
+def _matrix(column_major: Sequence[float]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    return np.asarray(column_major, dtype=np.float64).reshape(4, 4).T
+
+
+def _explicit_root(plan: LodPlan, written: Mapping[int, _Written]) -> Tile:
+    """The explicit REPLACE tree: content regions united upwards, ENU transforms chained."""
+    tree = plan.tree
+    count = len(tree)
+    worlds: list[np.ndarray[Any, np.dtype[np.float64]] | None] = [None] * count
+    for node in range(count):  # breadth-first: parents before children
+        parent = int(tree.parent[node])
+        content = written.get(node)
+        inherited = worlds[parent] if parent >= 0 else None
+        worlds[node] = _matrix(content.transform) if content is not None else inherited
+    tiles: dict[int, Tile] = {}
+    for node in range(count - 1, -1, -1):
+        kids = [tiles.pop(k) for k in tree.child_nodes(node).tolist()]
+        content = written.get(node)
+        parts: list[BoundingVolume] = [t.bounding_volume for t in kids]
+        if content is not None:
+            parts.append(content.region)
+        if not parts:
+            raise TilingError(f"tile {tree.key(node).path} has neither content nor children")
+        parent = int(tree.parent[node])
+        world = worlds[node]
+        transform = None
+        if content is not None and world is not None:
+            transform = relative_transform(worlds[parent] if parent >= 0 else None, world)
+        tiles[node] = Tile(
+            bounding_volume=union_all(parts),
+            geometric_error=float(plan.geometric_error[node]),
+            refine=plan.refine if node == 0 else None,
+            content_uri=None if content is None else content.uri,
+            content_bounding_volume=content.region if content is not None and kids else None,
+            transform=transform,
+            children=kids,
+            key=tree.key(node),
+        )
+    return tiles[0]
+
+
+def _implicit_frame(root: Region) -> tuple[float, ...]:
+    """ENU frame at the centre of the implicit root region, column-major (T3D-2)."""
+    lon = math.degrees(0.5 * (root.west + root.east))
+    lat = math.degrees(0.5 * (root.south + root.north))
+    height = 0.5 * (root.min_height + root.max_height)
+    origin = geodetic_to_ecef(np.array([[lon, lat, height]]))[0]
+    return tuple(to_gltf_matrix(enu_to_ecef_matrix(lon, lat, origin)))
+
+
+def _schema(properties: Mapping[str, PropertySpec]) -> dict[str, Any]:
+    """The metadata schema every content's EXT_structural_metadata uses (T3D-7)."""
+    return {
+        "id": _SCHEMA_ID,
+        "classes": {_CLASS_NAME: {"properties": {s.name: s.schema() for s in properties.values()}}},
+    }
+
+
+def _rss_kb() -> int:
+    """Peak resident set size of this process, KiB (0 where unknown)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return 0
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+# -- the tool -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Stats:
+    """What the report's ``tiling`` entry is made of."""
+
+    timings: dict[str, float] = field(default_factory=dict)
+    buildings_in: int = 0
+    worker_rss_kb: int = 0
+    buildings_written: int = 0
+    tiles: int = 0
+    depth: int = 0
+    geometric_error: dict[str, float] = field(default_factory=dict)
+    content_bytes: int = 0
+    output_bytes: int = 0
+    triangles: int = 0
+    contents_per_level: Counter[int] = field(default_factory=Counter)
+
+    def timed(self, stage: str, start: float) -> None:
+        self.timings[stage] = round(time.perf_counter() - start, 3)
+
+
+def _pass1_tasks(paths: Sequence[Path], scratch: Path, opts: TileOptions) -> list[_IndexTask]:
+    """One task per input file (grouped beyond 65,536 shards), largest first.
+
+    Shard numbers follow the input order (results are merged in that order, so the output does
+    not depend on scheduling); submitting the largest inputs first keeps the last worker from
+    starting a big file while the others idle.
+    """
+    per_task = max(1, math.ceil(len(paths) / _MAX_SHARDS))
+    tasks = [
+        _IndexTask(
+            shard=number,
+            paths=tuple(paths[start : start + per_task]),
+            scratch=scratch,
+            in_crs=opts.in_crs,
+            vertical_mode=opts.vertical_mode,
+            lod=opts.lod,
+            types=opts.types,
+            strict=opts.strict,
+            chunk_size=opts.chunk_size,
+        )
+        for number, start in enumerate(range(0, len(paths), per_task))
+    ]
+    return sorted(tasks, key=lambda t: -sum(_size(p) for p in t.paths))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def build_tileset(
+    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    *,
+    options: TileOptions | None = None,
+    report: JobReport | None = None,
+    progress: TileProgress | None = None,
+) -> JobReport:
+    """Tile city model files into a 3D Tiles tileset folder or ``.3tz`` archive.
+
+    Parameters
+    ----------
+    inputs
+        Files, folders or glob patterns (CityGML ``.gml``/``.xml``/``.gml.gz``/``.zip``).
+    output
+        Output folder (``tileset.json`` and contents below it) or a ``.3tz`` file. Written
+        atomically: it appears (or replaces an existing tileset) only when complete.
+    options
+        See :class:`TileOptions`.
+    report
+        Collects inputs, CRS, counts, skipped features with reasons and warnings; the tiling
+        summary (buildings, tiles per level, bytes, timings per stage, peak memory) goes to
+        ``report.extra["tiling"]``. A new one is made when None.
+    progress
+        Optional callback ``progress(stage, done, total)`` (see :data:`TileProgress`).
+
+    Returns
+    -------
+    JobReport
+
+    Raises
+    ------
+    InputError, CRSError
+        For an input that stops the job (unreadable file, unknown CRS, missing grid, ...).
+    StrictModeError
+        In strict mode, at the first feature that would be skipped.
+    TilingError
+        When there is nothing to tile or a plan check fails.
+    OutputError
+        When the output cannot be written.
+    """
+    opts = options or TileOptions()
+    report = report if report is not None else JobReport(strict=opts.strict)
+    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    paths = expand_inputs(items)
+    target = OutputTarget.prepare(output)
+    scratch: Path | None = None
+    try:
+        scratch = scratch_folder(opts.scratch_dir, target.output)
+        job = _Job(opts, report, progress, scratch, target)
+        with TaskRunner(opts.jobs, opts.grids) as runner:
+            index, properties, grids = job.read_inputs(runner, paths)
+            plan = job.plan(index)
+            written = job.write_contents(runner, plan, index, properties, grids)
+        job.write_tileset(plan, written, properties)
+    except BaseException:
+        target.discard()
+        raise
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    report.outputs.append(str(target.output))
+    report.extra["tiling"] = job.summary()
+    return report
+
+
+@dataclass(slots=True)
+class _Job:
+    """One run of the tool: its options, report, scratch store, output and statistics."""
+
+    opts: TileOptions
+    report: JobReport
+    progress: TileProgress | None
+    scratch: Path
+    target: OutputTarget
+    stats: _Stats = field(default_factory=_Stats)
+
+    def read_inputs(
+        self, runner: TaskRunner, paths: Sequence[Path]
+    ) -> tuple[FeatureIndex, dict[str, PropertySpec], set[str]]:
+        """Pass 1: index rows of all inputs (input order), one property schema, grids used."""
+        start = time.perf_counter()
+        stats = self.stats
+        tasks = _pass1_tasks(paths, self.scratch, self.opts)
+        results: list[_IndexResult] = []
+        for done, result in enumerate(runner.map(_index_inputs, tasks), 1):
+            results.append(result)
+            if self.progress is not None:
+                self.progress("read", done, len(tasks))
+        results.sort(key=lambda r: r.shard)
+        properties: dict[str, PropertySpec] = {}
+        grids: set[str] = set()
+        for result in results:
+            self.report.merge(result.report)
+            properties = merge_property_types(properties, result.properties)
+            grids.update(result.grids)
+            stats.buildings_in += result.buildings
+            stats.worker_rss_kb = max(stats.worker_rss_kb, result.rss_kb)
+        index = FeatureIndex.concat(r.index for r in results)
+        if len(index) == 0:
+            skipped = len(self.report.skipped)
+            raise TilingError(
+                "nothing to tile: no building could be converted"
+                + (f" ({skipped} skipped, see the report)" if skipped else "")
+            )
+        stats.timed("pass1", start)
+        log.info("pass 1: %d buildings from %d files", len(index), len(paths))
+        return index, properties, grids
+
+    def plan(self, index: FeatureIndex) -> LodPlan | ImplicitPlan:
+        """Partition and level-of-detail plan (explicit: REPLACE with blocks; implicit: ADD)."""
+        start = time.perf_counter()
+        opts = self.opts
+        plan: LodPlan | ImplicitPlan
+        if opts.implicit:
+            # The partition grid is the implicit root: cell keys are implicit coordinates (T3D-5).
+            root = implicit_root(index, square=opts.partition.square)
+            west, south, east, north, low, high = root.to_json()
+            tree = partition(index, opts.partition, grid=(west, south, east, north, low, high))
+            tree.check(index, opts.partition)
+            plan = plan_implicit(tree, index, min_error=opts.lod_policy.min_error)
+            root_error = plan.root_geometric_error
+        else:
+            tree = partition(index, opts.partition)
+            tree.check(index, opts.partition)
+            plan = assign_lod(tree, index, opts.lod_policy)
+            root_error = float(plan.geometric_error[0])
+        plan.check(index)
+        stats = self.stats
+        stats.buildings_written = len(index)
+        stats.tiles = len(tree)
+        stats.depth = tree.depth
+        stats.geometric_error = {"tileset": plan.tileset_geometric_error, "root": root_error}
+        stats.timed("plan", start)
+        log.info("plan: %d tiles, depth %d, refine %s", len(tree), tree.depth, plan.refine)
+        return plan
+
+    def write_contents(
+        self,
+        runner: TaskRunner,
+        plan: LodPlan | ImplicitPlan,
+        index: FeatureIndex,
+        properties: Mapping[str, PropertySpec],
+        grids: set[str],
+    ) -> dict[int, _Written]:
+        """Pass 2: every tile with content, leaves first, encoded by the workers."""
+        start = time.perf_counter()
+        stats = self.stats
+        frame = _implicit_frame(plan.root) if isinstance(plan, ImplicitPlan) else None
+        extras = {"copyright": GCG2016_CREDIT} if "de_bkg_gcg2016.tif" in grids else None
+        shared = _ContentShared(
+            scratch=self.scratch,
+            staging=self.target.staging,
+            version=self.opts.tiles_version,
+            frame=frame,
+            properties=properties if self.opts.tiles_version == "1.1" else None,
+            materials=self.opts.materials,
+            extras=extras,
+        )
+        nodes = [n for n in range(len(plan.tree) - 1, -1, -1) if plan.content_rows(n).size]
+        tasks = (_content_task(plan, node, index, shared) for node in nodes)
+        written: dict[int, _Written] = {}
+        for done, item in enumerate(runner.map(_write_content, tasks), 1):
+            written[item.node] = item
+            stats.worker_rss_kb = max(stats.worker_rss_kb, item.rss_kb)
+            stats.content_bytes += item.nbytes
+            stats.triangles += item.triangles
+            stats.contents_per_level[int(plan.tree.level[item.node])] += 1
+            if self.progress is not None:
+                self.progress("write", done, len(nodes))
+        stats.timed("pass2", start)
+        log.info("pass 2: %d contents, %d bytes", len(written), stats.content_bytes)
+        return written
+
+    def write_tileset(
+        self,
+        plan: LodPlan | ImplicitPlan,
+        written: Mapping[int, _Written],
+        properties: Mapping[str, PropertySpec],
+    ) -> None:
+        """Subtrees (implicit) and tileset JSON files (``tileset.json`` last), then publish."""
+        start = time.perf_counter()
+        opts, staging = self.opts, self.target.staging
+        if isinstance(plan, ImplicitPlan):
+            keys = [plan.tree.key(int(n)) for n in plan.content_nodes()]
+            root = write_implicit(
+                staging,
+                root_volume=plan.root,
+                available=keys,
+                content=keys,
+                subtree_levels=opts.subtree_levels,
+                geometric_error=plan.root_geometric_error,
+                refine=plan.refine,
+                transform=_implicit_frame(plan.root),
+            ).root
+        else:
+            root = _explicit_root(plan, written)
+        write_tileset(
+            root,
+            staging,
+            version=opts.tiles_version,
+            geometric_error=plan.tileset_geometric_error,
+            schema=_schema(properties) if opts.tiles_version == "1.1" and properties else None,
+            max_json_bytes=opts.max_json_bytes,
+        )
+        self.stats.output_bytes = self.target.publish()
+        self.stats.timed("write", start)
+
+    def summary(self) -> dict[str, Any]:
+        """``report.extra["tiling"]``: what was tiled, how big, how long, how much memory."""
+        opts, stats, report = self.opts, self.stats, self.report
+        written = stats.buildings_written
+        reasons = Counter(s.reason.split(":", 1)[0] for s in report.skipped)
+        return {
+            "output": str(self.target.output),
+            "format": "3tz" if self.target.archive else "folder",
+            "tiles_version": opts.tiles_version,
+            "implicit": opts.implicit,
+            "refine": "ADD" if opts.implicit else "REPLACE",
+            "jobs": opts.jobs,
+            "crs": sorted({str(v.get("source")) for v in report.crs.values()}),
+            "buildings": {
+                "in": stats.buildings_in,
+                "written": written,
+                "skipped_records": len(report.skipped),
+                "skip_reasons": dict(reasons.most_common()),
+            },
+            "tiles": {
+                "total": stats.tiles,
+                "with_content": sum(stats.contents_per_level.values()),
+                "contents_per_level": {
+                    str(k): v for k, v in sorted(stats.contents_per_level.items())
+                },
+                "depth": stats.depth,
+            },
+            "geometric_error": stats.geometric_error,
+            "triangles": stats.triangles,
+            "bytes": {
+                "total": stats.output_bytes,
+                "contents": stats.content_bytes,
+                "per_building": round(stats.output_bytes / written, 1) if written else None,
+            },
+            "timings_s": stats.timings,
+            "peak_rss_mb": {
+                "main": round(_rss_kb() / 1024, 1),
+                "worker_max": round(stats.worker_rss_kb / 1024, 1),
+            },
+        }
+
+
+def _content_task(
+    plan: LodPlan | ImplicitPlan, node: int, index: FeatureIndex, shared: _ContentShared
+) -> _ContentTask:
+    key = plan.tree.key(node)
+    uri = expand_template(DEFAULT_CONTENT_URI, key)
+    if shared.version == "1.0":
+        uri = uri.removesuffix(".glb") + ".b3dm"
+    full = isinstance(plan, ImplicitPlan) or plan.content[node] == ContentKind.FULL
+    return _ContentTask(
+        node=node,
+        uri=uri,
+        full=full,
+        locations=Locations.of(index, plan.content_rows(node)),
+        shared=shared,
+    )
