@@ -23,9 +23,10 @@ $(VALIDATOR): tools/gltf-validator/package-lock.json
 
 dev: $(STAMP) $(VALIDATOR)  ## set up .venv with the package (editable) and dev tools
 
-sample: $(STAMP)  ## set up, then convert the bundled sample city (samples/) to samples/out/city.glb
+sample: $(STAMP)  ## set up, then convert the bundled sample city (samples/) to samples/out/city.glb and a 3D Tiles tileset
 	$(BIN)/citymodel info samples/synthetic_city.gml.gz
 	$(BIN)/citymodel convert samples/synthetic_city.gml.gz -o samples/out/city.glb --report samples/out/report.json
+	$(BIN)/citymodel tile samples/synthetic_city.gml.gz -o samples/out/tiles --report samples/out/tile-report.json
 
 test: $(STAMP) $(VALIDATOR)  ## set up, then lint, type-check, check layers and run the test suite
 	$(MAKE) --no-print-directory check
