@@ -332,6 +332,29 @@ def coordinates_text(el: Element) -> tuple[str, int] | str:
     return " ".join(values), dims.pop()
 
 
+@dataclass(frozen=True, slots=True)
+class _Walk:
+    """What the general walker carries down a geometry tree.
+
+    Attributes
+    ----------
+    sink
+        Where the polygons go.
+    stype
+        :class:`~citymodel.model.semantics.SurfaceType` code of the polygons.
+    flip
+        Whether rings are reversed (inside an ``OrientableSurface orientation="-"``).
+    dim, srs
+        The srsDimension and srsName in effect from ancestors.
+    """
+
+    sink: SurfaceSink
+    stype: int
+    flip: bool
+    dim: int
+    srs: str | None
+
+
 class GeometryWalker:
     """Walks GML surface geometry of one top-level object into :class:`SurfaceSink` objects.
 
@@ -545,32 +568,11 @@ class GeometryWalker:
 
         The property holds one geometry element or an ``xlink:href`` to one.
         """
-        href = prop.get(XLINK_HREF)
-        if href is not None:
-            self._follow(href, prop, sink, stype, False, dim, srs)
-            return
-        empty = True
-        for child in prop:
-            if isinstance(child.tag, str):
-                empty = False
-                self.add(child, sink, stype, False, dim, srs)
-        if empty:
-            self._problem(f"empty {local_name(prop.tag)} (no geometry, no xlink:href)", sink, prop)
+        self._property(prop, _Walk(sink, stype, False, dim, srs))
 
-    def add(
-        self,
-        el: Element,
-        sink: SurfaceSink,
-        stype: int,
-        flip: bool,
-        dim: int,
-        srs: str | None,
-    ) -> None:
-        """Add the polygons of geometry element ``el`` with surface type ``stype``.
-
-        ``flip`` reverses ring orientation (inside an ``OrientableSurface orientation="-"``);
-        ``dim`` and ``srs`` are the srsDimension and srsName in effect from ancestors.
-        """
+    def add(self, el: Element, walk: _Walk) -> None:
+        """Add the polygons of geometry element ``el`` in the context ``walk``."""
+        sink = walk.sink
         tag = el.tag
         kind = self._kinds.get(tag)
         if kind is None:
@@ -582,69 +584,61 @@ class GeometryWalker:
                     el,
                 )
             return
+        srs = walk.srs
         s = el.get("srsName")
         if s is not None and s != srs:
             if not self._srs_ok(s):
                 self._problem(f"srsName {s!r} differs from the dataset CRS; left out", sink, el)
                 return
             srs = s
+        dim = walk.dim
         d = el.get("srsDimension")
         if d is not None:
             dim = parse_dimension(d, dim)
+        flip = walk.flip
+        if kind == _ORIENTABLE and el.get("orientation") == "-":
+            flip = not flip
+        if srs != walk.srs or dim != walk.dim or flip != walk.flip:
+            walk = _Walk(sink, walk.stype, flip, dim, srs)
         if kind == _POLYGON:
-            self._polygon(el, sink, stype, flip, dim)
-        elif kind in (_AGGREGATE, _SOLID, _SOLIDS):
+            self._polygon(el, walk)
+        elif kind in (_AGGREGATE, _SOLID, _SOLIDS, _ORIENTABLE):
             for member in el:
-                self._member(member, sink, stype, flip, dim, srs)
-        elif kind == _ORIENTABLE:
-            if el.get("orientation") == "-":
-                flip = not flip
-            for member in el:
-                self._member(member, sink, stype, flip, dim, srs)
+                self._member(member, walk)
         else:  # _PATCHED
             array = self._array
             for member in el:
                 if member.tag in array:
                     for patch in member:
-                        self.add(patch, sink, stype, flip, dim, srs)
+                        self.add(patch, walk)
 
-    def _member(
-        self,
-        member: Element,
-        sink: SurfaceSink,
-        stype: int,
-        flip: bool,
-        dim: int,
-        srs: str | None,
-    ) -> None:
+    def _member(self, member: Element, walk: _Walk) -> None:
         tag = member.tag
         if tag in self._single:
-            href = member.get(XLINK_HREF)
-            if href is not None:
-                self._follow(href, member, sink, stype, flip, dim, srs)
-                return
-            empty = True
-            for child in member:
-                if isinstance(child.tag, str):
-                    empty = False
-                    self.add(child, sink, stype, flip, dim, srs)
-            if empty:
-                self._problem(f"empty {local_name(tag)} (no geometry, no xlink:href)", sink, member)
+            self._property(member, walk)
         elif tag in self._array:
             for child in member:
-                self.add(child, sink, stype, flip, dim, srs)
+                self.add(child, walk)
         # anything else (gml:name, gml:metaDataProperty, comments) carries no geometry
 
-    def _follow(
-        self,
-        href: str,
-        referrer: Element,
-        sink: SurfaceSink,
-        stype: int,
-        flip: bool,
-        dim: int,
-        srs: str | None,
-    ) -> None:
+    def _property(self, prop: Element, walk: _Walk) -> None:
+        """Add the one geometry element held by ``prop``, or the one its ``xlink:href`` names."""
+        href = prop.get(XLINK_HREF)
+        if href is not None:
+            self._follow(href, prop, walk)
+            return
+        empty = True
+        for child in prop:
+            if isinstance(child.tag, str):
+                empty = False
+                self.add(child, walk)
+        if empty:
+            self._problem(
+                f"empty {local_name(prop.tag)} (no geometry, no xlink:href)", walk.sink, prop
+            )
+
+    def _follow(self, href: str, referrer: Element, walk: _Walk) -> None:
+        sink = walk.sink
         target = self.lookup(href)
         if target is None:
             where = (
@@ -663,10 +657,10 @@ class GeometryWalker:
                 return  # CGML-3: already rendered in this geometry
             sink.ids.add(key)
         # The target's own srsName/srsDimension context applies, not the referrer's.
-        tdim, tsrs = self._context_of(target, dim, srs)
+        tdim, tsrs = self._context_of(target, walk.dim, walk.srs)
         self._following.add(key)
         try:
-            self.add(target, sink, stype, flip, tdim, tsrs)
+            self.add(target, _Walk(sink, walk.stype, walk.flip, tdim, tsrs))
         finally:
             self._following.discard(key)
 
@@ -682,7 +676,8 @@ class GeometryWalker:
                 break
         return (dim if found_dim is None else found_dim), (found_srs or srs)
 
-    def _polygon(self, poly: Element, sink: SurfaceSink, stype: int, flip: bool, dim: int) -> None:
+    def _polygon(self, poly: Element, walk: _Walk) -> None:
+        sink = walk.sink
         pid = poly.get(self.names.id)
         if pid is not None:
             if pid in sink.ids:
@@ -712,7 +707,7 @@ class GeometryWalker:
                     poly,
                 )
                 return
-            coords = self._ring(ring, dim)
+            coords = self._ring(ring, walk.dim)
             if isinstance(coords, str):
                 self._problem(_label(poly, pid) + ": " + coords, sink, poly)
                 return
@@ -729,12 +724,12 @@ class GeometryWalker:
         if not has_exterior:
             self._problem(_label(poly, pid) + ": no exterior ring", sink, poly)
             return
-        if flip:
+        if walk.flip:
             sink.flipped.append(len(sink.ring_counts))
         sink.texts += texts
         sink.dims += dims
         sink.ring_counts.append(len(texts))
-        sink.types.append(stype)
+        sink.types.append(walk.stype)
         sink.poly_ids.append(pid)
         sink.poly_lines.append(line_of(poly))
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Literal
 
@@ -22,24 +20,16 @@ import numpy as np
 
 from citymodel.converters.gltf import GltfMesh, SemanticMaterials, write_gltf
 from citymodel.converters.obj import write_obj
-from citymodel.crs import (
-    Georeferencer,
-    ResolvedCRS,
-    parse_srs_name,
-    register_grids,
-    resolve_crs,
-    with_default_vertical,
-)
-from citymodel.errors import CRSError, CRSWarning, InputError, OutputError
+from citymodel.converters.pipeline import count_written, georeferencer, meshed_chunks, source_crs
+from citymodel.crs import Georeferencer, ResolvedCRS, register_grids
+from citymodel.errors import CRSError, InputError, OutputError
 from citymodel.mesh import FeatureTable, MeshBatch
-from citymodel.meshing import mesh_features
-from citymodel.model import Feature
-from citymodel.placement import GCG2016_CREDIT, Frame, LocalFrame, to_ecef_checked
+from citymodel.placement import GCG2016_CREDIT, Frame, LocalFrame
 from citymodel.report import JobReport
-from citymodel.sources import expand_inputs
+from citymodel.sources import Inputs, expand_inputs
 from citymodel.sources import open as open_source
 
-__all__ = ["OUTPUT_SUFFIXES", "ConvertOptions", "ProgressCallback", "convert", "source_crs"]
+__all__ = ["OUTPUT_SUFFIXES", "ConvertOptions", "ProgressCallback", "convert"]
 
 log = logging.getLogger(__name__)
 
@@ -85,72 +75,6 @@ class ConvertOptions:
     types: tuple[str, ...] | None = field(default=None)
 
 
-def source_crs(
-    srs_name: str | None, *, in_crs: str | None, path: Path, report: JobReport
-) -> ResolvedCRS:
-    """Resolve the CRS of one input: ``in_crs`` wins, else the srsName (GEO-5 defaults applied).
-
-    Raises
-    ------
-    CRSError
-        When there is neither an srsName nor ``in_crs``, or the srsName is unknown.
-    """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CRSWarning)
-        if in_crs is not None:
-            resolved = resolve_crs(in_crs)
-        elif srs_name is None:
-            raise CRSError(
-                f"{path}: no srsName found; give the CRS with --in-crs (e.g. --in-crs EPSG:25832+7837)"
-            )
-        else:
-            try:
-                resolved = parse_srs_name(srs_name)
-            except CRSError as err:
-                raise CRSError(f"{path}: {err}") from err
-    for warning in caught:
-        if issubclass(warning.category, CRSWarning):
-            report.warn(f"{path}: {warning.message}")
-        else:
-            warnings.warn_explicit(
-                warning.message, warning.category, warning.filename, warning.lineno
-            )
-    completed = with_default_vertical(resolved)
-    if completed.assumed_vertical:
-        report.warn(
-            f"{path}: srsName {resolved.source!r} has no vertical CRS; heights taken as "
-            f"{completed.vertical_code} (override with --in-crs)"
-        )
-    return completed
-
-
-def _chunks(features: Iterable[Feature], size: int) -> Iterator[list[Feature]]:
-    it = iter(features)
-    while chunk := list(islice(it, size)):
-        yield chunk
-
-
-def _count_read(features: Sequence[Feature], report: JobReport) -> None:
-    for top in features:
-        for feat, _parent in top.walk():
-            report.read[feat.type] += 1
-
-
-def _count_written(chunk: Sequence[Feature], batch: MeshBatch, report: JobReport) -> None:
-    """Count written top-level objects (those with any row) and written child rows by type."""
-    cols = batch.features.columns
-    building_ids = cols.get("building_id", [])
-    written_tops = set(building_ids)
-    for top in chunk:
-        if top.id in written_tops:
-            report.written[top.type] += 1
-    for obj_type, building_id, gml_id in zip(
-        cols.get("object_type", []), building_ids, cols.get("gml_id", []), strict=True
-    ):
-        if building_id != gml_id:
-            report.written[str(obj_type)] += 1
-
-
 @dataclass(slots=True)
 class _Accumulator:
     """Collects local positions, triangles and feature rows of all chunks."""
@@ -180,7 +104,7 @@ class _Accumulator:
 
 
 def convert(
-    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    inputs: Inputs,
     output: str | os.PathLike[str],
     *,
     options: ConvertOptions | None = None,
@@ -221,8 +145,7 @@ def convert(
         raise OutputError(
             f"{out}: unsupported output suffix {suffix!r}; use one of {', '.join(OUTPUT_SUFFIXES)}"
         )
-    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
-    paths = expand_inputs(items)
+    paths = expand_inputs(inputs)
     register_grids(opts.grids)
     acc: _Accumulator | None = None
     grid_credit = False
@@ -244,21 +167,22 @@ def convert(
                 )
             crs_label = resolved.to_string() if resolved is not None else str(reader.srs_name)
             source_crs_seen.add(crs_label)
-            georef = None
+            georef: Georeferencer | None = None
             if resolved is not None and opts.frame != "source":
-                georef = Georeferencer.create(resolved, vertical_mode=opts.vertical_mode)
-                for message in georef.warnings:
-                    report.warn(message)
+                georef = georeferencer(
+                    resolved, vertical_mode=opts.vertical_mode, path=path, report=report
+                )
                 grid_credit = grid_credit or "de_bkg_gcg2016.tif" in georef.grids
-            report.crs[str(path)] = {"source": crs_label} | (
-                {"operation": georef.description} if georef is not None else {}
-            )
+            else:
+                report.crs[str(path)] = {"source": crs_label}
             done = 0
-            for chunk in _chunks(reader.features(report=report, types=opts.types), opts.chunk_size):
-                _count_read(chunk, report)
-                batch = mesh_features(chunk, lod=opts.lod, report=report)
-                if georef is not None and batch.features.row_count:
-                    batch = to_ecef_checked(batch, georef, report=report)
+            for chunk, batch in meshed_chunks(
+                reader.features(report=report, types=opts.types),
+                chunk_size=opts.chunk_size,
+                lod=opts.lod,
+                georef=georef,
+                report=report,
+            ):
                 if batch.features.row_count == 0:
                     done += len(chunk)
                     continue
@@ -270,7 +194,7 @@ def convert(
                     )
                     acc = _Accumulator(frame=frame, text_output=suffix == ".obj")
                 acc.add(batch)
-                _count_written(chunk, batch, report)
+                count_written(chunk, batch, report)
                 done += len(chunk)
                 if progress is not None:
                     progress(str(path), done)

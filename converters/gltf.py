@@ -16,7 +16,9 @@ shared by the ``convert`` tool and the 3D Tiles content writers. What it writes:
 - every buffer view on an 8-byte offset, the GLB JSON chunk space-padded so the BIN chunk and the
   file end on 8-byte file offsets (T3D-7);
 - an optional root node ``matrix`` (e.g. glTF's z-up -> y-up rotation, T3D-2); positions and
-  normals are written as given (z-up local frame).
+  normals are written as given (z-up local frame);
+- optionally (``compression="meshopt"``) quantized positions and normals in
+  ``EXT_meshopt_compression`` views (:mod:`citymodel.converters.gltf_compression`).
 
 An empty mesh gives a valid glTF with no mesh and no node (a glTF mesh needs a primitive).
 """
@@ -30,19 +32,22 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
 from citymodel import __version__
 from citymodel._typing import Float32Array, UInt8Array, UInt32Array
 from citymodel.atomic import write_bytes_atomic
-from citymodel.converters.gltf_binary import (
-    ARRAY_BUFFER,
-    ELEMENT_ARRAY_BUFFER,
-    BufferBuilder,
-    dump_json,
-    pack_glb,
+from citymodel.converters.gltf_binary import BufferBuilder, dump_json, pack_glb
+from citymodel.converters.gltf_compression import (
+    EXT_MESHOPT_COMPRESSION,
+    KHR_MESH_QUANTIZATION,
+    MAX_POSITION_ERROR,
+    Compression,
+    ViewWriter,
+    quantize_normals,
+    quantize_positions,
 )
 from citymodel.converters.materials import SemanticMaterials
 from citymodel.converters.property_table import (
@@ -52,12 +57,13 @@ from citymodel.converters.property_table import (
     merge_property_types,
 )
 from citymodel.errors import OutputError
-from citymodel.mesh import FeatureTable, Mesh
+from citymodel.mesh import FeatureTable, Mesh, MeshCounts
 
 __all__ = [
     "EXT_MESH_FEATURES",
     "EXT_STRUCTURAL_METADATA",
     "GltfMesh",
+    "GltfOptions",
     "PropertySpec",
     "SemanticMaterials",
     "encode_glb",
@@ -74,6 +80,7 @@ EXT_MESH_FEATURES = "EXT_mesh_features"
 EXT_STRUCTURAL_METADATA = "EXT_structural_metadata"
 
 _FLOAT = 5126
+_BYTE = 5120
 _UNSIGNED_BYTE = 5121
 _UNSIGNED_SHORT = 5123
 _UNSIGNED_INT = 5125
@@ -82,8 +89,46 @@ _MAX_FLOAT_FEATURE_COUNT = 2**24  # float32 represents every integer up to 2^24 
 _IDENTITY = (1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0)
 
 
+class GltfOptions(TypedDict, total=False):
+    """Keywords of :func:`encode_glb`, :func:`encode_gltf_json` and :func:`write_gltf`.
+
+    Attributes
+    ----------
+    root_matrix
+        Column-major 4x4 matrix of the root node (e.g. z-up -> y-up, T3D-2); omitted when None
+        (the default) or the identity.
+    extras
+        JSON-serialisable ``asset.extras``; a string under ``"copyright"`` goes to
+        ``asset.copyright`` instead (attribution of the data and the geoid grid).
+    materials
+        Colours per surface type; None (the default) = :meth:`SemanticMaterials.default_palette`.
+    schema_id, class_name
+        Ids of the metadata schema and its class (``^[a-zA-Z_][a-zA-Z0-9_]*$``); default
+        ``"citymodel"`` and ``"building"``.
+    properties
+        Metadata types per column (e.g. one merged schema for all tiles of a tileset); None
+        (the default) = :func:`infer_property_types` of the feature table.
+    compression
+        ``"none"`` (the default) or ``"meshopt"``: quantized positions and normals
+        (``KHR_mesh_quantization``) in ``EXT_meshopt_compression`` views, see
+        :mod:`citymodel.converters.gltf_compression` (needs the ``compress`` extra).
+    max_position_error
+        Largest position change quantization may cause, metres (default 0.01); meshes whose
+        16-bit grid is coarser keep float32 positions.
+    """
+
+    root_matrix: Sequence[float] | None
+    extras: Mapping[str, Any] | None
+    materials: SemanticMaterials | None
+    schema_id: str
+    class_name: str
+    properties: Mapping[str, PropertySpec] | None
+    compression: Compression
+    max_position_error: float
+
+
 @dataclass(frozen=True, slots=True)
-class GltfMesh:
+class GltfMesh(MeshCounts):
     """The geometry the encoder consumes: float32 positions already in a local frame.
 
     Vertices are not shared between polygons (flat shading) nor between features. Arrays are
@@ -156,16 +201,6 @@ class GltfMesh:
             feature_ids=mesh.feature_ids,
             surface_types=mesh.surface_types,
         )
-
-    @property
-    def vertex_count(self) -> int:
-        """Number of vertices."""
-        return int(self.positions.shape[0])
-
-    @property
-    def triangle_count(self) -> int:
-        """Number of triangles."""
-        return int(self.triangles.shape[0])
 
 
 def vertex_normals(positions: np.ndarray[Any, Any], triangles: UInt32Array) -> Float32Array:
@@ -245,43 +280,88 @@ def _feature_id_attribute(
     return feature_ids.astype("<f4"), _FLOAT, None
 
 
-def _encode_geometry(
-    mesh: GltfMesh,
-    feature_count: int,
-    materials: SemanticMaterials,
-    builder: BufferBuilder,
-    *,
-    property_table: bool,
-    batch_ids: bool = False,
-) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Mesh object, accessors and materials for a mesh with at least one triangle."""
-    positions = mesh.positions
+def _position_accessors(
+    positions: Float32Array,
+    triangles: UInt32Array,
+    views: ViewWriter,
+    max_position_error: float,
+) -> tuple[list[dict[str, Any]], list[float] | None, bool]:
+    """POSITION and NORMAL accessors, the dequantization matrix (or None), whether quantized."""
     n = positions.shape[0]
-    accessors: list[dict[str, Any]] = [
-        {
-            "bufferView": builder.add_view(
-                positions.astype("<f4", copy=False), target=ARRAY_BUFFER
-            ),
+    normals = vertex_normals(positions, triangles)
+    grid = quantize_positions(positions, max_error=max_position_error) if views.compressed else None
+    if grid is None:
+        if views.compressed:
+            log.info(
+                "glTF: positions stay float32, a 16-bit grid over the extent %.1f m would move "
+                "them by more than %g m",
+                float(np.ptp(positions, axis=0).max()),
+                max_position_error,
+            )
+        position: dict[str, Any] = {
+            "bufferView": views.vertices(positions.astype("<f4", copy=False)),
             "componentType": _FLOAT,
             "count": n,
             "type": "VEC3",
             # float32 -> float is exact, and json writes the shortest repr that reads back to it
             "min": [float(v) for v in positions.min(axis=0)],
             "max": [float(v) for v in positions.max(axis=0)],
-        },
-        {
-            "bufferView": builder.add_view(
-                vertex_normals(positions, mesh.triangles).astype("<f4"), target=ARRAY_BUFFER
-            ),
+        }
+        dequantize = None
+    else:
+        q = grid.values[:, :3]
+        position = {
+            "bufferView": views.vertices(grid.values, byte_stride=8),
+            "componentType": _UNSIGNED_SHORT,
+            "count": n,
+            "type": "VEC3",
+            "min": [int(v) for v in q.min(axis=0)],
+            "max": [int(v) for v in q.max(axis=0)],
+        }
+        dequantize = [float(v) for v in grid.matrix().T.ravel()]
+    if views.compressed:
+        normal: dict[str, Any] = {
+            "bufferView": views.vertices(quantize_normals(normals), byte_stride=4),
+            "componentType": _BYTE,
+            "normalized": True,
+            "count": n,
+            "type": "VEC3",
+        }
+    else:
+        normal = {
+            "bufferView": views.vertices(normals.astype("<f4")),
             "componentType": _FLOAT,
             "count": n,
             "type": "VEC3",
-        },
-    ]
+        }
+    return [position, normal], dequantize, views.compressed
+
+
+def _encode_geometry(
+    mesh: GltfMesh,
+    feature_count: int,
+    materials: SemanticMaterials,
+    views: ViewWriter,
+    *,
+    property_table: bool,
+    batch_ids: bool = False,
+    max_position_error: float = MAX_POSITION_ERROR,
+) -> tuple[
+    dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], list[float] | None, bool
+]:
+    """Mesh object, accessors, materials, dequantization matrix and whether quantized.
+
+    The mesh has at least one triangle.
+    """
+    positions = mesh.positions
+    n = positions.shape[0]
+    accessors, dequantize, quantized = _position_accessors(
+        positions, mesh.triangles, views, max_position_error
+    )
     ids, id_component, id_stride = _feature_id_attribute(mesh.feature_ids, feature_count)
     accessors.append(
         {
-            "bufferView": builder.add_view(ids, target=ARRAY_BUFFER, byte_stride=id_stride),
+            "bufferView": views.vertices(ids, byte_stride=id_stride),
             "componentType": id_component,
             "count": n,
             "type": "SCALAR",
@@ -294,9 +374,7 @@ def _encode_geometry(
     ends = [*starts[1:].tolist(), int(grouped_types.shape[0])]
     # uint16 index 65535 is the primitive-restart value, so uint16 needs n <= 65535.
     index_dtype, index_component = ("<u2", _UNSIGNED_SHORT) if n < 65536 else ("<u4", _UNSIGNED_INT)
-    index_view = builder.add_view(
-        mesh.triangles[order].astype(index_dtype), target=ELEMENT_ARRAY_BUFFER
-    )
+    index_view = views.triangles(mesh.triangles[order].astype(index_dtype))
     index_size = np.dtype(index_dtype).itemsize
     feature_ids_ext: dict[str, Any] = {"featureCount": feature_count, "attribute": 0}
     if property_table:
@@ -325,20 +403,22 @@ def _encode_geometry(
         if not batch_ids:
             primitive["extensions"] = {EXT_MESH_FEATURES: {"featureIds": [dict(feature_ids_ext)]}}
         primitives.append(primitive)
-    return {"primitives": primitives}, accessors, material_objects
+    return {"primitives": primitives}, accessors, material_objects, dequantize, quantized
 
 
 def _build(
     mesh: GltfMesh,
     features: FeatureTable,
     *,
-    root_matrix: Sequence[float] | None,
-    extras: Mapping[str, Any] | None,
-    materials: SemanticMaterials | None,
-    schema_id: str,
-    class_name: str,
-    properties: Mapping[str, PropertySpec] | None,
+    root_matrix: Sequence[float] | None = None,
+    extras: Mapping[str, Any] | None = None,
+    materials: SemanticMaterials | None = None,
+    schema_id: str = "citymodel",
+    class_name: str = "building",
+    properties: Mapping[str, PropertySpec] | None = None,
     batch_ids: bool = False,
+    compression: Compression = "none",
+    max_position_error: float = MAX_POSITION_ERROR,
 ) -> tuple[dict[str, Any], BufferBuilder]:
     _check_identifier(schema_id, "schema_id")
     _check_identifier(class_name, "class_name")
@@ -357,6 +437,7 @@ def _build(
         _check_identifier(spec.name, f"property id of column {spec.source!r}")
 
     builder = BufferBuilder()
+    views = ViewWriter(builder, compression=compression)
     geometry = None
     if has_geometry:
         # An empty table has no rows, so a property table exists exactly when there are columns.
@@ -365,9 +446,10 @@ def _build(
             mesh,
             feature_count,
             materials or SemanticMaterials.default_palette(),
-            builder,
+            views,
             property_table=with_table,
             batch_ids=batch_ids,
+            max_position_error=max_position_error,
         )
     metadata = (
         None
@@ -376,11 +458,18 @@ def _build(
     )
 
     document: dict[str, Any] = {"asset": _asset(extras)}
-    used = ([EXT_MESH_FEATURES] if geometry and not batch_ids else []) + (
-        [EXT_STRUCTURAL_METADATA] if metadata else []
+    required = ([KHR_MESH_QUANTIZATION] if geometry and geometry[4] else []) + (
+        [EXT_MESHOPT_COMPRESSION] if views.fallback() is not None else []
+    )
+    used = (
+        ([EXT_MESH_FEATURES] if geometry and not batch_ids else [])
+        + ([EXT_STRUCTURAL_METADATA] if metadata else [])
+        + required
     )
     if used:
         document["extensionsUsed"] = used
+    if required:
+        document["extensionsRequired"] = required
     if metadata is not None:
         class_object, table = metadata
         document["extensions"] = {
@@ -390,19 +479,27 @@ def _build(
             }
         }
     if geometry is not None:
-        mesh_object, accessors, material_objects = geometry
+        mesh_object, accessors, material_objects, dequantize, _ = geometry
         node: dict[str, Any] = {"mesh": 0}
+        nodes = [node]
+        if dequantize is not None:
+            # The dequantization grid is a child node: the root keeps the caller's matrix (T3D-2).
+            node = {"children": [1]}
+            nodes = [node, {"mesh": 0, "matrix": dequantize}]
         if matrix is not None:
             node["matrix"] = matrix
         document["scene"] = 0
         document["scenes"] = [{"nodes": [0]}]
-        document["nodes"] = [node]
+        document["nodes"] = nodes
         document["meshes"] = [mesh_object]
         document["materials"] = material_objects
         document["accessors"] = accessors
     if builder.views:
         document["bufferViews"] = builder.views
         document["buffers"] = [{"byteLength": builder.byte_length}]
+        fallback = views.fallback()
+        if fallback is not None:
+            document["buffers"].append(fallback)
     log.debug(
         "glTF: %d vertices, %d triangles, %d features, %d bytes of buffer",
         mesh.vertex_count,
@@ -417,13 +514,8 @@ def encode_glb(
     mesh: GltfMesh,
     features: FeatureTable,
     *,
-    root_matrix: Sequence[float] | None = None,
-    extras: Mapping[str, Any] | None = None,
-    materials: SemanticMaterials | None = None,
-    schema_id: str = "citymodel",
-    class_name: str = "building",
-    properties: Mapping[str, PropertySpec] | None = None,
     batch_ids: bool = False,
+    **options: Unpack[GltfOptions],
 ) -> bytes:
     """Encode a mesh and its feature table as a GLB 2.0 file (bytes).
 
@@ -433,23 +525,13 @@ def encode_glb(
         Local float32 geometry (z-up, metres); see :class:`GltfMesh`.
     features
         One row per feature id; every column becomes a property of the table.
-    root_matrix
-        Column-major 4x4 matrix of the root node (e.g. z-up -> y-up, T3D-2); omitted when None
-        or the identity.
-    extras
-        JSON-serialisable ``asset.extras``; a string under ``"copyright"`` goes to
-        ``asset.copyright`` instead (attribution of the data and the geoid grid).
-    materials
-        Colours per surface type; None = :meth:`SemanticMaterials.default_palette`.
-    schema_id, class_name
-        Ids of the metadata schema and its class (``^[a-zA-Z_][a-zA-Z0-9_]*$``).
-    properties
-        Metadata types per column (e.g. one merged schema for all tiles of a tileset); None =
-        :func:`infer_property_types` of ``features``.
     batch_ids
         Write the ids as the ``_BATCHID`` attribute of a 3D Tiles 1.0 b3dm body, without
         ``EXT_mesh_features`` / ``EXT_structural_metadata`` (the attributes then go to the b3dm
         batch table, T3D-8).
+    **options
+        Root matrix, extras, materials, metadata ids and property types: see
+        :class:`GltfOptions`.
 
     Returns
     -------
@@ -462,55 +544,25 @@ def encode_glb(
         When feature ids exceed the table, more than 2^24 features are given, ids or matrix
         are malformed, values do not fit ``properties`` or ``extras`` is not JSON-serialisable.
     """
-    document, builder = _build(
-        mesh,
-        features,
-        root_matrix=root_matrix,
-        extras=extras,
-        materials=materials,
-        schema_id=schema_id,
-        class_name=class_name,
-        properties=properties,
-        batch_ids=batch_ids,
-    )
+    document, builder = _build(mesh, features, batch_ids=batch_ids, **options)
     return pack_glb(_json_safe(document), builder.to_bytes())
 
 
 def encode_gltf_json(
-    mesh: GltfMesh,
-    features: FeatureTable,
-    *,
-    root_matrix: Sequence[float] | None = None,
-    extras: Mapping[str, Any] | None = None,
-    materials: SemanticMaterials | None = None,
-    schema_id: str = "citymodel",
-    class_name: str = "building",
-    properties: Mapping[str, PropertySpec] | None = None,
+    mesh: GltfMesh, features: FeatureTable, **options: Unpack[GltfOptions]
 ) -> bytes:
     """As :func:`encode_glb`, but a self-contained ``.gltf`` JSON file (UTF-8 bytes).
 
     The buffer is embedded as a base64 ``data:application/octet-stream`` URI, so the file
     stands alone (about a third larger than the GLB).
     """
-    document, builder = _build(
-        mesh,
-        features,
-        root_matrix=root_matrix,
-        extras=extras,
-        materials=materials,
-        schema_id=schema_id,
-        class_name=class_name,
-        properties=properties,
-    )
+    document, builder = _build(mesh, features, **options)
     if builder.views:
         data = builder.to_bytes()
-        document["buffers"] = [
-            {
-                "byteLength": len(data),
-                "uri": "data:application/octet-stream;base64,"
-                + base64.b64encode(data).decode("ascii"),
-            }
-        ]
+        document["buffers"][0] = {
+            "byteLength": len(data),
+            "uri": "data:application/octet-stream;base64," + base64.b64encode(data).decode("ascii"),
+        }
     return _json_safe(document) + b"\n"
 
 
@@ -525,17 +577,11 @@ def write_gltf(
     path: str | os.PathLike[str],
     mesh: GltfMesh,
     features: FeatureTable,
-    *,
-    root_matrix: Sequence[float] | None = None,
-    extras: Mapping[str, Any] | None = None,
-    materials: SemanticMaterials | None = None,
-    schema_id: str = "citymodel",
-    class_name: str = "building",
-    properties: Mapping[str, PropertySpec] | None = None,
+    **options: Unpack[GltfOptions],
 ) -> None:
     """Write ``.glb`` (binary) or ``.gltf`` (JSON, embedded buffer) by the suffix of ``path``.
 
-    The file is written atomically (temporary file + rename). Keywords as in :func:`encode_glb`.
+    The file is written atomically (temporary file + rename). Keywords: :class:`GltfOptions`.
 
     Raises
     ------
@@ -547,14 +593,5 @@ def write_gltf(
     if suffix not in (".glb", ".gltf"):
         raise OutputError(f"{target}: unsupported glTF suffix {suffix!r}; use .glb or .gltf")
     encode = encode_glb if suffix == ".glb" else encode_gltf_json
-    data = encode(
-        mesh,
-        features,
-        root_matrix=root_matrix,
-        extras=extras,
-        materials=materials,
-        schema_id=schema_id,
-        class_name=class_name,
-        properties=properties,
-    )
+    data = encode(mesh, features, **options)
     write_bytes_atomic(target, data)

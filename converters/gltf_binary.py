@@ -74,6 +74,30 @@ class BufferBuilder:
         ValueError
             For empty data (glTF requires ``byteLength >= 1``).
         """
+        offset, length = self.add_bytes(data)
+        view: dict[str, Any] = {"buffer": 0, "byteOffset": offset, "byteLength": length}
+        if byte_stride is not None:
+            view["byteStride"] = byte_stride
+        if target is not None:
+            view["target"] = target
+        return self.append_view(view)
+
+    def add_bytes(self, data: bytes | np.ndarray[Any, Any]) -> tuple[int, int]:
+        """Append ``data`` on an 8-byte offset without a view of its own.
+
+        For data a view of another shape points at, e.g. the compressed bytes of an
+        ``EXT_meshopt_compression`` view.
+
+        Returns
+        -------
+        tuple of int
+            ``(byteOffset, byteLength)`` of the data in the buffer.
+
+        Raises
+        ------
+        ValueError
+            For empty data (glTF requires ``byteLength >= 1``).
+        """
         raw = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
         if not raw:
             raise ValueError("a glTF bufferView cannot be empty")
@@ -81,13 +105,13 @@ class BufferBuilder:
         if pad:
             self._blocks.append(b"\0" * pad)
             self._length += pad
-        view: dict[str, Any] = {"buffer": 0, "byteOffset": self._length, "byteLength": len(raw)}
-        if byte_stride is not None:
-            view["byteStride"] = byte_stride
-        if target is not None:
-            view["target"] = target
+        offset = self._length
         self._blocks.append(raw)
         self._length += len(raw)
+        return offset, len(raw)
+
+    def append_view(self, view: dict[str, Any]) -> int:
+        """Append a ready ``bufferView`` object; returns its index."""
         self.views.append(view)
         return len(self.views) - 1
 

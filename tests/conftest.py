@@ -9,6 +9,19 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
+CITYGML_DIR = SHARED / "data" / "citygml"
+CITYGML_FILES: list[Path] = (
+    sorted(
+        p
+        for p in CITYGML_DIR.rglob("*")
+        if p.is_file() and p.suffix.lower() in {".gml", ".xml", ".zip"}
+    )
+    if CITYGML_DIR.is_dir()
+    else []
+)
+"""Every real CityGML file (``.gml``, ``.xml``, ``.zip``) below ``../shared/data/citygml``;
+empty when the folder is absent."""
+
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:

@@ -1,8 +1,7 @@
 """Many east-north-up frames at once: one frame per unit, vectorised over all vertices.
 
-ECEF is EPSG:4978 (metres); frame origins are given by their geodetic longitude / latitude in
-radians (the up axis is the ellipsoid normal, as in :func:`citymodel.ops.frames.enu_to_ecef_matrix`,
-which builds a single frame).
+ECEF is EPSG:4978 (metres); the frames' rotations are
+:func:`citymodel.ops.frames.enu_rotation` of their origins.
 """
 
 from __future__ import annotations
@@ -11,29 +10,7 @@ import numpy as np
 
 from citymodel._typing import Float64Array, IndexArray
 
-__all__ = ["ecef_to_enu", "enu_rotation", "enu_to_ecef"]
-
-
-def enu_rotation(lon: Float64Array, lat: Float64Array) -> Float64Array:
-    """Return ``(N, 3, 3)`` rotations whose rows are the east, north and up unit vectors.
-
-    Parameters
-    ----------
-    lon, lat
-        ``(N,)`` float64 geodetic longitude and latitude of the frame origins, radians.
-
-    Returns
-    -------
-    ndarray
-        ``R`` with ``enu = R @ (ecef - origin)`` and ``ecef = R.T @ enu + origin``.
-    """
-    sl, cl = np.sin(lon), np.cos(lon)
-    sp, cp = np.sin(lat), np.cos(lat)
-    zero = np.zeros_like(lon)
-    east = np.stack([-sl, cl, zero], axis=-1)
-    north = np.stack([-sp * cl, -sp * sl, cp], axis=-1)
-    up = np.stack([cp * cl, cp * sl, sp], axis=-1)
-    return np.stack([east, north, up], axis=-2)
+__all__ = ["ecef_to_enu", "enu_to_ecef"]
 
 
 def ecef_to_enu(
@@ -48,7 +25,7 @@ def ecef_to_enu(
     origins
         ``(F, 3)`` float64 ECEF frame origins, metres.
     rotations
-        ``(F, 3, 3)`` :func:`enu_rotation` of each frame.
+        ``(F, 3, 3)`` :func:`~citymodel.ops.frames.enu_rotation` of each frame.
     frame
         ``(N,)`` int64 frame of each point.
 

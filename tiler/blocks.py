@@ -93,6 +93,33 @@ class Blocks:
     has_block: BoolArray
 
 
+@dataclass(frozen=True, slots=True)
+class _Prisms:
+    """Footprint boundaries and heights of the prisms of ``G`` groups (local metres, z up).
+
+    Attributes
+    ----------
+    wxy
+        ``(W, 2)`` welded footprint corners.
+    b_from, b_to
+        ``(E,)`` boundary edges (indices into ``wxy``), sorted by group.
+    b_group
+        ``(E,)`` group of each boundary edge.
+    top, bottom
+        ``(G,)`` heights of the top and bottom caps.
+    has_block
+        ``(G,)`` whether the group has boundary edges (gets a prism).
+    """
+
+    wxy: Float64Array
+    b_from: IndexArray
+    b_to: IndexArray
+    b_group: IndexArray
+    top: Float64Array
+    bottom: Float64Array
+    has_block: BoolArray
+
+
 def block_mesh(mesh: Mesh, *, weld_tolerance: float = 1e-3) -> tuple[Mesh, float]:
     """Return the block of one unit (one prism per feature row) and its deviation.
 
@@ -392,7 +419,17 @@ def block_meshes(mesh: Mesh, *, weld_tolerance: float = 1e-3) -> Blocks:
     on_boundary = np.zeros(wxy.shape[0] + 1, dtype=bool)
     on_boundary[b_from] = on_boundary[b_to] = True
     vert_weld = inverse[corners:]
+    prisms = _Prisms(
+        wxy=wxy,
+        b_from=b_from,
+        b_to=b_to,
+        b_group=b_group,
+        top=top,
+        bottom=bottom,
+        has_block=has_block,
+    )
     deviation = _deviation(
+        prisms,
         pos=pos,
         verts=verts[has_block[fid[verts]]],
         vert_weld=vert_weld[has_block[fid[verts]]],
@@ -400,29 +437,16 @@ def block_meshes(mesh: Mesh, *, weld_tolerance: float = 1e-3) -> Blocks:
         weld_xy=weld_xy,
         weld_group=weld_group,
         fid=fid,
-        wxy=wxy,
-        b_from=b_from,
-        b_to=b_to,
-        b_group=b_group,
-        top=top,
-        bottom=bottom,
-        has_block=has_block,
         lost=has_tris & ~has_block,
         lost_size=lambda: _size(pos, fid, rv, group_count, zmin, zmax),
         roof_misfit=np.where(has_roof_set, 0.5 * (roof_hi - roof_lo), 0.0),
     )
     return _assemble(
+        prisms,
         group_count=group_count,
-        wxy=wxy,
         wgroup=wgroup,
         wid=wid,
         foot_group=foot_group,
-        b_from=b_from,
-        b_to=b_to,
-        b_group=b_group,
-        top=top,
-        bottom=bottom,
-        has_block=has_block,
         deviation=deviation,
     )
 
@@ -438,28 +462,27 @@ def _no_blocks(group_count: int) -> Blocks:
 
 
 def _assemble(
+    prisms: _Prisms,
     *,
     group_count: int,
-    wxy: Float64Array,
     wgroup: IndexArray,
     wid: IndexArray,
     foot_group: IndexArray,
-    b_from: IndexArray,
-    b_to: IndexArray,
-    b_group: IndexArray,
-    top: Float64Array,
-    bottom: Float64Array,
-    has_block: BoolArray,
     deviation: Float64Array,
 ) -> Blocks:
-    """Lay out caps and walls group by group: vertices [top cap, bottom cap, walls]."""
+    """Lay out caps and walls group by group: vertices [top cap, bottom cap, walls].
+
+    ``wgroup`` is the group of each corner of ``prisms.wxy``, ``wid`` ``(K, 3)`` the corners
+    of the footprint triangles and ``foot_group`` their groups.
+    """
+    b_group, top, bottom, has_block = prisms.b_group, prisms.top, prisms.bottom, prisms.has_block
     # Groups without boundary edges (nothing left after cleaning) get no prism at all.
     wkeep = has_block[wgroup]
     tkeep = has_block[foot_group]
     remap = np.cumsum(wkeep) - 1
-    wxy, wgroup = wxy[wkeep], wgroup[wkeep]
+    wxy, wgroup = prisms.wxy[wkeep], wgroup[wkeep]
     wid, foot_group = remap[wid[tkeep]], foot_group[tkeep]
-    b_from, b_to = remap[b_from], remap[b_to]
+    b_from, b_to = remap[prisms.b_from], remap[prisms.b_to]
 
     wcount = np.bincount(wgroup, minlength=group_count)
     kcount = np.bincount(foot_group, minlength=group_count)
@@ -532,6 +555,7 @@ def _size(
 
 
 def _deviation(
+    prisms: _Prisms,
     *,
     pos: Float64Array,
     verts: IndexArray,
@@ -540,13 +564,6 @@ def _deviation(
     weld_xy: Float64Array,
     weld_group: IndexArray,
     fid: IndexArray,
-    wxy: Float64Array,
-    b_from: IndexArray,
-    b_to: IndexArray,
-    b_group: IndexArray,
-    top: Float64Array,
-    bottom: Float64Array,
-    has_block: BoolArray,
     lost: BoolArray,
     lost_size: Callable[[], Float64Array],
     roof_misfit: Float64Array,
@@ -556,6 +573,7 @@ def _deviation(
     ``verts`` are the vertices of groups with a block, ``vert_weld`` their welded ids (into
     ``weld_xy`` / ``weld_group``) and ``vert_on_boundary`` whether they sit on a footprint boundary corner.
     """
+    top, bottom, has_block = prisms.top, prisms.bottom, prisms.has_block
     group_count = top.shape[0]
     deviation = np.where(lost, lost_size(), 0.0) if lost.any() else np.zeros(group_count)
     deviation[has_block] = roof_misfit[has_block]
@@ -569,9 +587,13 @@ def _deviation(
     off = ~vert_on_boundary
     if off.any():
         points, point_of_vert = np.unique(vert_weld[off], return_inverse=True)
-        edge_offsets = _offsets(np.bincount(b_group, minlength=group_count))
+        edge_offsets = _offsets(np.bincount(prisms.b_group, minlength=group_count))
         d_xy, inside = _footprint_distance(
-            weld_xy[points], weld_group[points], wxy[b_from], wxy[b_to], edge_offsets
+            weld_xy[points],
+            weld_group[points],
+            prisms.wxy[prisms.b_from],
+            prisms.wxy[prisms.b_to],
+            edge_offsets,
         )
         d_xy, inside = d_xy[point_of_vert], inside[point_of_vert]
         z_off, t_off = zv[off], t[off]

@@ -55,21 +55,20 @@ from typing import Any
 
 import numpy as np
 
-from citymodel.converters.convert import _chunks, _count_read, _count_written, source_crs
 from citymodel.converters.gltf import (
     PropertySpec,
     SemanticMaterials,
     infer_property_types,
     merge_property_types,
 )
-from citymodel.crs import Georeferencer, VerticalMode, geodetic_to_ecef
+from citymodel.converters.pipeline import count_written, georeferencer, meshed_chunks, source_crs
+from citymodel.crs import VerticalMode, geodetic_to_ecef
 from citymodel.errors import OutputError, TilingError
 from citymodel.mesh import MeshBatch, select_rows
-from citymodel.meshing import mesh_features
 from citymodel.ops.frames import enu_to_ecef_matrix, to_gltf_matrix
-from citymodel.placement import GCG2016_CREDIT, to_ecef_checked
+from citymodel.placement import GCG2016_CREDIT
 from citymodel.report import JobReport
-from citymodel.sources import expand_inputs
+from citymodel.sources import Inputs, expand_inputs
 from citymodel.sources import open as open_source
 from citymodel.tiler._output import OutputTarget, scratch_folder
 from citymodel.tiler._pool import TaskRunner
@@ -214,21 +213,18 @@ def _index_inputs(task: _IndexTask) -> _IndexResult:
             report.inputs.append(str(path))
             with open_source(path) as reader:
                 resolved = source_crs(reader.srs_name, in_crs=task.in_crs, path=path, report=report)
-                georef = Georeferencer.create(resolved, vertical_mode=task.vertical_mode)
-                for message in georef.warnings:
-                    report.warn(message)
+                georef = georeferencer(
+                    resolved, vertical_mode=task.vertical_mode, path=path, report=report
+                )
                 grids.update(georef.grids)
-                report.crs[str(path)] = {
-                    "source": resolved.to_string(),
-                    "operation": georef.description,
-                }
-                features = reader.features(report=report, types=task.types)
-                for chunk in _chunks(features, task.chunk_size):
-                    _count_read(chunk, report)
+                for chunk, batch in meshed_chunks(
+                    reader.features(report=report, types=task.types),
+                    chunk_size=task.chunk_size,
+                    lod=task.lod,
+                    georef=georef,
+                    report=report,
+                ):
                     buildings += len(chunk)
-                    batch = mesh_features(chunk, lod=task.lod, report=report)
-                    if batch.features.row_count:
-                        batch = to_ecef_checked(batch, georef, report=report)
                     if batch.features.row_count == 0:
                         continue
                     stored = writer.append_batch(batch)
@@ -241,7 +237,7 @@ def _index_inputs(task: _IndexTask) -> _IndexResult:
                     properties = merge_property_types(
                         properties, infer_property_types(batch.features)
                     )
-                    _count_written(chunk, batch, report)
+                    count_written(chunk, batch, report)
     return _IndexResult(
         shard=task.shard,
         index=FeatureIndex.concat(parts),
@@ -454,7 +450,7 @@ def _size(path: Path) -> int:
 
 
 def build_tileset(
-    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    inputs: Inputs,
     output: str | os.PathLike[str],
     *,
     options: TileOptions | None = None,
@@ -496,8 +492,7 @@ def build_tileset(
     """
     opts = options or TileOptions()
     report = report if report is not None else JobReport(strict=opts.strict)
-    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
-    paths = expand_inputs(items)
+    paths = expand_inputs(inputs)
     target = OutputTarget.prepare(output)
     scratch: Path | None = None
     try:

@@ -7,6 +7,8 @@ re-read what was written and report layout problems the official validator misse
 
 Positions come back in the glTF scene frame (y-up, node transforms applied) as float64;
 :data:`citymodel.ops.frames.Y_UP_TO_Z_UP` and the tile transforms take them on to ECEF.
+Quantized accessors (``KHR_mesh_quantization``) and ``EXT_meshopt_compression`` buffer views are
+decoded (the latter with the ``meshopt`` package, extra ``compress``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from citymodel._typing import Float64Array
+from citymodel.converters.gltf_compression import EXT_MESHOPT_COMPRESSION, meshopt_codec
 from citymodel.tiler.content.b3dm import B3DM_HEADER_LENGTH, B3DM_MAGIC
 
 __all__ = [
@@ -130,31 +133,35 @@ def glb_problems(data: bytes, *, standalone: bool = True) -> list[str]:
 def read_accessor(document: dict[str, Any], binary: bytes, index: int) -> Float64Array:
     """Accessor ``index`` of a GLB as float64 ``(count, components)`` (normalized ints scaled).
 
+    ``EXT_meshopt_compression`` views are decompressed (their fallback buffer holds no data).
+
     Raises
     ------
     ValueError
-        For sparse or view-less (e.g. compressed) accessors and out-of-range views.
+        For sparse or view-less (e.g. Draco) accessors, out-of-range views and compressed data
+        that does not decode.
+    MissingDependencyError
+        For a meshopt-compressed view without the ``meshopt`` package.
     """
     accessor = document["accessors"][index]
     if "bufferView" not in accessor or "sparse" in accessor:
         raise ValueError(f"accessor {index} has no plain buffer view (compressed or sparse)")
     view = document["bufferViews"][accessor["bufferView"]]
-    if int(view.get("buffer", 0)) != 0 or "uri" in document["buffers"][0]:
-        raise ValueError(f"accessor {index} does not read the GLB's BIN chunk")
+    data, view_start = _view_data(document, binary, view, index)
     component = int(accessor["componentType"])
     dtype = np.dtype(_DTYPES[component])
     ncomp = _COMPONENTS[accessor["type"]]
     count = int(accessor["count"])
     element = dtype.itemsize * ncomp
     stride = int(view.get("byteStride", element))
-    start = int(view.get("byteOffset", 0)) + int(accessor.get("byteOffset", 0))
+    start = view_start + int(accessor.get("byteOffset", 0))
     end = start + (count - 1) * stride + element if count else start
-    if end > int(view.get("byteOffset", 0)) + int(view["byteLength"]) or end > len(binary):
+    if end > view_start + int(view["byteLength"]) or end > len(data):
         raise ValueError(f"accessor {index} reads beyond its buffer view")
     raw = np.ndarray(
         shape=(count, ncomp),
         dtype=dtype,
-        buffer=binary,
+        buffer=data,
         offset=start,
         strides=(stride, dtype.itemsize),
     )
@@ -162,6 +169,40 @@ def read_accessor(document: dict[str, Any], binary: bytes, index: int) -> Float6
     if accessor.get("normalized") and component in _NORMALIZED_SCALE:
         out = np.maximum(out / _NORMALIZED_SCALE[component], -1.0)
     return out
+
+
+def _view_data(
+    document: dict[str, Any], binary: bytes, view: dict[str, Any], index: int
+) -> tuple[bytes, int]:
+    """The bytes a buffer view reads and the view's start in them (decompressed if meshopt)."""
+    compressed = view.get("extensions", {}).get(EXT_MESHOPT_COMPRESSION)
+    if compressed is None:
+        if int(view.get("buffer", 0)) != 0 or "uri" in document["buffers"][0]:
+            raise ValueError(f"accessor {index} does not read the GLB's BIN chunk")
+        return binary, int(view.get("byteOffset", 0))
+    if int(compressed.get("buffer", 0)) != 0 or "uri" in document["buffers"][0]:
+        raise ValueError(f"accessor {index}: compressed data is not in the GLB's BIN chunk")
+    offset = int(compressed.get("byteOffset", 0))
+    length = int(compressed["byteLength"])
+    count, stride = int(compressed["count"]), int(compressed["byteStride"])
+    if offset + length > len(binary):
+        raise ValueError(f"accessor {index}: compressed view reads beyond the BIN chunk")
+    if count * stride != int(view["byteLength"]):
+        raise ValueError(
+            f"accessor {index}: compressed view of {count} x {stride} bytes, "
+            f"bufferView.byteLength {view['byteLength']}"
+        )
+    try:
+        decoded = meshopt_codec().decode_gltf_buffer(
+            binary[offset : offset + length],
+            count,
+            stride,
+            compressed["mode"],
+            compressed.get("filter", "NONE"),
+        )
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(f"accessor {index}: meshopt data does not decode: {err}") from err
+    return np.ascontiguousarray(decoded).tobytes(), 0
 
 
 def _quaternion_matrix(q: list[float]) -> Float64Array:

@@ -777,30 +777,24 @@ def read_units(store_dir: PathLike, locations: Locations) -> MeshBatch:
         ECEF (EPSG:4978) float64 metres; the units' rows concatenated in order, feature ids
         renumbered accordingly.
     """
-    start = locations.offset.astype(np.int64) + locations.block_length.astype(np.int64)
-    views = _read_ranges(Path(store_dir), locations.shard, start, locations.length.astype(np.int64))
-    return _decode_sections(views, _KIND_UNIT)
+    return _read_records(store_dir, locations, _KIND_UNIT)
 
 
 def read_blocks(store_dir: PathLike, locations: Locations) -> MeshBatch:
-    """Read the blocks (simplified prisms) of units, one feature row per unit.
+    """As :func:`read_units`, but the blocks (simplified prisms) of the units.
 
-    Parameters
-    ----------
-    store_dir
-        The scratch folder.
-    locations
-        The units to read; row ``i`` of the result is the main row of unit ``i``.
-
-    Returns
-    -------
-    MeshBatch
-        ECEF (EPSG:4978) float64 metres.
+    Row ``i`` of the result is the main row of unit ``i``; positions are ECEF (EPSG:4978)
+    float64 metres.
     """
-    views = _read_ranges(
-        Path(store_dir),
-        locations.shard,
-        locations.offset.astype(np.int64),
-        locations.block_length.astype(np.int64),
-    )
-    return _decode_sections(views, _KIND_BLOCK)
+    return _read_records(store_dir, locations, _KIND_BLOCK)
+
+
+def _read_records(store_dir: PathLike, locations: Locations, kind: bytes) -> MeshBatch:
+    """The unit part (``_KIND_UNIT``) or the block part (``_KIND_BLOCK``) of the records."""
+    offset = locations.offset.astype(np.int64)
+    block_length = locations.block_length.astype(np.int64)
+    if kind == _KIND_UNIT:
+        start, length = offset + block_length, locations.length.astype(np.int64)
+    else:
+        start, length = offset, block_length
+    return _decode_sections(_read_ranges(Path(store_dir), locations.shard, start, length), kind)

@@ -18,7 +18,8 @@ from citymodel._typing import BoolArray, Float64Array, IndexArray
 from citymodel.crs import ecef_to_geodetic
 from citymodel.errors import TilingError
 from citymodel.mesh import FeatureTable, Mesh, MeshBatch, select_rows
-from citymodel.tiler._enu import ecef_to_enu, enu_rotation, enu_to_ecef
+from citymodel.ops.frames import enu_rotation
+from citymodel.tiler._enu import ecef_to_enu, enu_to_ecef
 from citymodel.tiler.blocks import block_meshes
 
 __all__ = ["PreparedUnits", "prepare_units", "unit_row_offsets"]

@@ -4,17 +4,39 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from citymodel._typing import AttributeValue, Float64Array, UInt8Array, UInt32Array
 
-__all__ = ["FeatureTable", "Mesh", "MeshBatch", "select_rows"]
+__all__ = ["FeatureTable", "Mesh", "MeshBatch", "MeshCounts", "select_rows"]
+
+
+class MeshCounts:
+    """Vertex and triangle counts of a mesh class.
+
+    The class has ``positions`` ``(N, 3)`` and ``triangles`` ``(M, 3)`` arrays.
+    """
+
+    __slots__ = ()
+    positions: npt.NDArray[Any]
+    triangles: npt.NDArray[Any]
+
+    @property
+    def vertex_count(self) -> int:
+        """Number of vertices."""
+        return int(self.positions.shape[0])
+
+    @property
+    def triangle_count(self) -> int:
+        """Number of triangles."""
+        return int(self.triangles.shape[0])
 
 
 @dataclass(frozen=True, slots=True)
-class Mesh:
+class Mesh(MeshCounts):
     """An indexed triangle mesh in absolute float64 coordinates.
 
     Vertices are never shared between polygons (flat shading) nor between features
@@ -46,16 +68,6 @@ class Mesh:
             feature_ids=np.zeros(0, np.uint32),
             surface_types=np.zeros(0, np.uint8),
         )
-
-    @property
-    def vertex_count(self) -> int:
-        """Number of vertices."""
-        return int(self.positions.shape[0])
-
-    @property
-    def triangle_count(self) -> int:
-        """Number of triangles."""
-        return int(self.triangles.shape[0])
 
     @staticmethod
     def concat(meshes: Sequence[Mesh], feature_offsets: Sequence[int] | None = None) -> Mesh:

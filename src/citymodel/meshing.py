@@ -348,7 +348,7 @@ def _row(part: _Part) -> dict[str, AttributeValue]:
         "building_id": part.top.id,
         "object_type": feature.type,
         "lod": part.geometry.lod,
-        "source_file": source.path if source is not None else None,
+        "source_file": source.label if source is not None else None,
     }
     for name, value in part.attributes.items():
         if name not in row:

@@ -11,10 +11,13 @@ from typing import Any
 from citymodel.errors import InputError
 from citymodel.formats import FeatureReader, format_by_name, format_for
 
-__all__ = ["INPUT_SUFFIXES", "expand_inputs", "open"]
+__all__ = ["INPUT_SUFFIXES", "Inputs", "expand_inputs", "open"]
 
 INPUT_SUFFIXES: tuple[str, ...] = (".gml", ".xml", ".gml.gz", ".xml.gz", ".zip", ".citygml")
 """Suffixes picked up when a folder is given as input."""
+
+Inputs = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
+"""Files, folders or glob patterns: one, or an iterable of them."""
 
 
 def open(  # noqa: A001 - the library's front door, like laspy.open / rasterio.open
@@ -60,11 +63,11 @@ def _has_input_suffix(path: Path) -> bool:
     return any(name.endswith(s) for s in INPUT_SUFFIXES)
 
 
-def expand_inputs(items: Iterable[str | os.PathLike[str]]) -> list[Path]:
+def expand_inputs(items: Inputs) -> list[Path]:
     """Expand files, folders (recursively, known suffixes only) and glob patterns into files.
 
-    Order is preserved for files; folder contents and glob matches are sorted. Duplicates are
-    dropped.
+    ``items`` is one file, folder or pattern, or an iterable of them. Order is preserved for
+    files; folder contents and glob matches are sorted. Duplicates are dropped.
 
     Raises
     ------
@@ -72,7 +75,7 @@ def expand_inputs(items: Iterable[str | os.PathLike[str]]) -> list[Path]:
         When an item matches nothing.
     """
     out: dict[Path, None] = {}
-    for item in items:
+    for item in [items] if isinstance(items, (str, os.PathLike)) else items:
         text = os.fspath(item)
         path = Path(text)
         if path.is_dir():

@@ -22,18 +22,8 @@ from citymodel.model import Feature, SurfaceType
 from citymodel.report import JobReport
 from citymodel.synthetic import SyntheticCityOptions, write_city
 from tests import citygml_docs as docs
-from tests.conftest import SHARED
-
-CITYGML_DIR = SHARED / "data" / "citygml"
-REAL_FILES = (
-    sorted(
-        p
-        for p in CITYGML_DIR.rglob("*")
-        if p.is_file() and p.suffix.lower() in {".gml", ".xml", ".zip"}
-    )
-    if CITYGML_DIR.is_dir()
-    else []
-)
+from tests.conftest import CITYGML_DIR
+from tests.conftest import CITYGML_FILES as REAL_FILES
 
 Snapshot = tuple[list[tuple[object, ...]], list[tuple[object, ...]], list[str]]
 

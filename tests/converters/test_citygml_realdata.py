@@ -14,20 +14,11 @@ from citymodel.converters.citygml import CityGMLReader
 from citymodel.errors import CRSWarning
 from citymodel.model import SurfaceType
 from citymodel.report import JobReport
-from tests.conftest import SHARED
+from tests.conftest import CITYGML_DIR
+from tests.conftest import CITYGML_FILES as FILES
 
 pytestmark = pytest.mark.realdata
 
-CITYGML_DIR = SHARED / "data" / "citygml"
-FILES = (
-    sorted(
-        p
-        for p in CITYGML_DIR.rglob("*")
-        if p.is_file() and p.suffix.lower() in {".gml", ".xml", ".zip"}
-    )
-    if CITYGML_DIR.is_dir()
-    else []
-)
 
 # MANIFEST.md's counting method: opening <prefix:Building ...> / <prefix:BuildingPart ...> tags
 _OPENING = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(Building|BuildingPart)[\s>/]")

@@ -12,22 +12,13 @@ from citymodel.converters.citygml import CityGMLReader
 from citymodel.converters.convert import ConvertOptions, convert
 from citymodel.ops.frames import enu_to_ecef_matrix
 from citymodel.report import JobReport
-from tests.conftest import SHARED
+from tests.conftest import CITYGML_DIR, SHARED
+from tests.conftest import CITYGML_FILES as FILES
 from tests.gltf_reader import Gltf, read_file
 from tests.gltf_validator import unexpected_issues, validate_gltf_files
 
 pytestmark = pytest.mark.realdata
 
-CITYGML_DIR = SHARED / "data" / "citygml"
-FILES = (
-    sorted(
-        p
-        for p in CITYGML_DIR.rglob("*")
-        if p.is_file() and p.suffix.lower() in {".gml", ".xml", ".zip"}
-    )
-    if CITYGML_DIR.is_dir()
-    else []
-)
 LOCAL_CRS = {"Building_LOD1-LocalEngineeringCRS.gml"}  # no EPSG CRS: only --frame source applies
 
 

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 import citymodel
-from citymodel.converters.convert import source_crs
+from citymodel.converters.pipeline import source_crs
 from citymodel.crs import Georeferencer, ecef_to_geodetic
 from citymodel.mesh import Mesh, MeshBatch
 from citymodel.meshing import mesh_features
+from citymodel.ops.frames import enu_rotation
 from citymodel.placement import to_ecef_checked
 from citymodel.report import JobReport
-from citymodel.tiler._enu import ecef_to_enu, enu_rotation
+from citymodel.tiler._enu import ecef_to_enu
 from citymodel.tiler.blocks import block_meshes
 from citymodel.tiler.store import Locations, ShardWriter, read_units
 from citymodel.tiler.units import prepare_units

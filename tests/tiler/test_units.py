@@ -8,8 +8,8 @@ import pytest
 from citymodel.crs import ecef_to_geodetic
 from citymodel.errors import TilingError
 from citymodel.mesh import FeatureTable, Mesh, MeshBatch
-from citymodel.ops.frames import enu_to_ecef_matrix
-from citymodel.tiler._enu import ecef_to_enu, enu_rotation, enu_to_ecef
+from citymodel.ops.frames import enu_rotation, enu_to_ecef_matrix
+from citymodel.tiler._enu import ecef_to_enu, enu_to_ecef
 from citymodel.tiler.units import prepare_units, unit_row_offsets
 from tests.tiler.unit_city import city_batch, gable_polygons, polygons_to_mesh
 from tests.tiler.unit_city import enu_to_ecef as city_enu_to_ecef

@@ -23,11 +23,16 @@ from typing import Any
 
 import numpy.typing as npt
 
-from citymodel.converters.gltf import GltfMesh, SemanticMaterials, encode_glb
+from citymodel.converters.gltf import SemanticMaterials
 from citymodel.converters.gltf_binary import ALIGNMENT, dump_json, pad_json
+from citymodel.converters.gltf_compression import Compression
 from citymodel.mesh import FeatureTable, MeshBatch
-from citymodel.ops.frames import to_gltf_matrix
-from citymodel.tiler.content.glb import TileContent, content_of, local_geometry
+from citymodel.tiler.content.glb import (
+    TileContent,
+    content_of,
+    encode_local_glb,
+    local_geometry,
+)
 
 __all__ = [
     "B3DM_HEADER_LENGTH",
@@ -146,6 +151,7 @@ def encode_tile_b3dm(
     frame: npt.ArrayLike | None = None,
     materials: SemanticMaterials | None = None,
     extras: Mapping[str, Any] | None = None,
+    compression: Compression = "none",
 ) -> TileContent:
     """Encode an ECEF mesh batch as a b3dm tile content (3D Tiles 1.0, T3D-8).
 
@@ -162,7 +168,7 @@ def encode_tile_b3dm(
     frame
         None: own ENU frame (``TileContent.transform`` becomes the tile's transform); otherwise
         a shared (4, 4) local -> ECEF matrix.
-    materials, extras
+    materials, extras, compression
         Passed to :func:`citymodel.converters.gltf.encode_glb`.
 
     Raises
@@ -171,19 +177,13 @@ def encode_tile_b3dm(
         For an empty or non-ECEF batch, or feature ids the table does not cover.
     """
     geometry = local_geometry(batch, frame=frame)
-    mesh = batch.mesh
-    glb = encode_glb(
-        GltfMesh(
-            positions=geometry.positions,
-            triangles=mesh.triangles,
-            feature_ids=mesh.feature_ids,
-            surface_types=mesh.surface_types,
-        ),
-        batch.features,
-        root_matrix=to_gltf_matrix(geometry.node_matrix),
-        extras=extras,
+    glb = encode_local_glb(
+        batch,
+        geometry,
         materials=materials,
+        extras=extras,
         batch_ids=True,
+        compression=compression,
     )
     table = batch_table_json(batch.features)
     data = encode_b3dm(glb, table or None, b"", batch.features.row_count)

@@ -30,6 +30,7 @@ import numpy.typing as npt
 
 from citymodel._typing import Float32Array, Float64Array
 from citymodel.converters.gltf import GltfMesh, PropertySpec, SemanticMaterials, encode_glb
+from citymodel.converters.gltf_compression import Compression
 from citymodel.crs import ecef_to_geodetic, resolve_crs
 from citymodel.mesh import MeshBatch
 from citymodel.ops.frames import Z_UP_TO_Y_UP, ecef_to_local, enu_to_ecef_matrix, to_gltf_matrix
@@ -39,6 +40,7 @@ __all__ = [
     "LocalGeometry",
     "TileContent",
     "content_of",
+    "encode_local_glb",
     "encode_tile_glb",
     "local_geometry",
     "tile_frame",
@@ -163,6 +165,7 @@ def encode_tile_glb(
     extras: Mapping[str, Any] | None = None,
     schema_id: str = "citymodel",
     class_name: str = "building",
+    compression: Compression = "none",
 ) -> TileContent:
     """Encode an ECEF mesh batch as a GLB tile content (3D Tiles 1.1).
 
@@ -177,8 +180,10 @@ def encode_tile_glb(
     properties
         Metadata types per column shared by all tiles (one schema for the tileset); None =
         inferred from this batch.
-    materials, extras, schema_id, class_name
-        Passed to :func:`citymodel.converters.gltf.encode_glb`.
+    materials, extras, schema_id, class_name, compression
+        Passed to :func:`citymodel.converters.gltf.encode_glb` (``compression="meshopt"``:
+        quantized, meshopt-compressed geometry moved by at most 1 cm, see
+        :mod:`citymodel.converters.gltf_compression`).
 
     Returns
     -------
@@ -192,8 +197,38 @@ def encode_tile_glb(
         For an empty or non-ECEF batch, or feature ids the table does not cover.
     """
     geometry = local_geometry(batch, frame=frame)
+    data = encode_local_glb(
+        batch,
+        geometry,
+        materials=materials,
+        extras=extras,
+        schema_id=schema_id,
+        class_name=class_name,
+        properties=properties,
+        compression=compression,
+    )
+    return content_of(data, geometry, batch)
+
+
+def encode_local_glb(
+    batch: MeshBatch,
+    geometry: LocalGeometry,
+    *,
+    materials: SemanticMaterials | None,
+    extras: Mapping[str, Any] | None,
+    batch_ids: bool = False,
+    schema_id: str = "citymodel",
+    class_name: str = "building",
+    properties: Mapping[str, PropertySpec] | None = None,
+    compression: Compression = "none",
+) -> bytes:
+    """The GLB of ``batch`` at the float32 positions of its :func:`local_geometry` (T3D-2).
+
+    The root node carries ``geometry.node_matrix``; the keywords go to
+    :func:`citymodel.converters.gltf.encode_glb`.
+    """
     mesh = batch.mesh
-    data = encode_glb(
+    return encode_glb(
         GltfMesh(
             positions=geometry.positions,
             triangles=mesh.triangles,
@@ -207,8 +242,9 @@ def encode_tile_glb(
         schema_id=schema_id,
         class_name=class_name,
         properties=properties,
+        batch_ids=batch_ids,
+        compression=compression,
     )
-    return content_of(data, geometry, batch)
 
 
 def content_of(data: bytes, geometry: LocalGeometry, batch: MeshBatch) -> TileContent:

@@ -6,11 +6,16 @@ from pathlib import Path
 
 import click
 
-from citymodel.cli.options import crs_options, inputs_argument, report_options
+from citymodel.cli.options import (
+    crs_options,
+    inputs_argument,
+    job_report,
+    lod_option,
+    report_options,
+)
 from citymodel.cli.progress import ProgressLine
 from citymodel.converters.convert import OUTPUT_SUFFIXES, ConvertOptions
 from citymodel.converters.convert import convert as convert_tool
-from citymodel.report import JobReport
 
 __all__ = ["convert"]
 
@@ -41,9 +46,7 @@ def _check_suffix(ctx: click.Context, param: click.Parameter, value: Path) -> Pa
     help="enu: local east-north-up frame (origin in asset.extras); ecef: node matrix places "
     "vertices in EPSG:4978; source: source CRS minus an origin.",
 )
-@click.option(
-    "--lod", default=None, help="Level of detail to convert (default: highest per object)."
-)
+@lod_option
 @crs_options
 @report_options
 def convert(
@@ -66,13 +69,8 @@ def convert(
         grids=grids,
         strict=strict,
     )
-    report = JobReport(strict=strict)
-    try:
-        with ProgressLine("convert") as progress:
-            convert_tool(list(inputs), output, options=options, report=report, progress=progress)
-    finally:
-        if report_path is not None:
-            report.write(report_path)
+    with job_report(report_path, strict=strict) as report, ProgressLine("convert") as progress:
+        convert_tool(list(inputs), output, options=options, report=report, progress=progress)
     written = sum(report.written.values())
     read = sum(report.read.values())
     click.echo(

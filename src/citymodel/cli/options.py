@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from citymodel.report import JobReport
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["crs_options", "inputs_argument", "lod_option", "report_options"]
+__all__ = ["crs_options", "inputs_argument", "job_report", "lod_option", "report_options"]
 
 
 def inputs_argument(f: F) -> F:
@@ -56,6 +59,17 @@ def report_options(f: F) -> F:
         help="Write a JSON job report (counts, skipped features with reasons).",
     )(f)
     return f
+
+
+@contextmanager
+def job_report(report_path: Path | None, *, strict: bool) -> Iterator[JobReport]:
+    """The report of a job (``--strict``), written to ``--report`` however the job ends."""
+    report = JobReport(strict=strict)
+    try:
+        yield report
+    finally:
+        if report_path is not None:
+            report.write(report_path)
 
 
 def lod_option(f: F) -> F:

@@ -6,9 +6,14 @@ from pathlib import Path
 
 import click
 
-from citymodel.cli.options import crs_options, inputs_argument, lod_option, report_options
+from citymodel.cli.options import (
+    crs_options,
+    inputs_argument,
+    job_report,
+    lod_option,
+    report_options,
+)
 from citymodel.cli.progress import ProgressLine
-from citymodel.report import JobReport
 from citymodel.tiler.build import TileOptions, build_tileset, default_jobs
 
 __all__ = ["tile"]
@@ -74,15 +79,8 @@ def tile(
         lod=lod,
         strict=strict,
     )
-    report = JobReport(strict=strict)
-    try:
-        with ProgressLine("tile") as progress:
-            build_tileset(
-                list(inputs), output, options=options, report=report, progress=progress.stage
-            )
-    finally:
-        if report_path is not None:
-            report.write(report_path)
+    with job_report(report_path, strict=strict) as report, ProgressLine("tile") as progress:
+        build_tileset(list(inputs), output, options=options, report=report, progress=progress.stage)
     summary = report.extra["tiling"]
     click.echo(
         f"{output}: {summary['buildings']['written']} of {summary['buildings']['in']} buildings "

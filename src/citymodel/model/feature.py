@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePath
 
 from citymodel._typing import AttributeValue
 from citymodel.model.geometry import SurfaceGeometry
@@ -20,6 +21,16 @@ class SourceRef:
 
     def __str__(self) -> str:
         return self.path if self.line is None else f"{self.path}:{self.line}"
+
+    @property
+    def label(self) -> str:
+        """The file name without its folders (``archive.zip!member`` keeps the member path).
+
+        This is what goes into published outputs (the ``source_file`` property), so tilesets do
+        not reveal the folder layout of the machine that built them.
+        """
+        outer, sep, inner = self.path.partition("!")
+        return PurePath(outer).name + sep + inner
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ __all__ = [
     "Y_UP_TO_Z_UP",
     "Z_UP_TO_Y_UP",
     "ecef_to_local",
+    "enu_rotation",
     "enu_to_ecef_matrix",
     "local_to_ecef",
     "to_gltf_matrix",
@@ -61,6 +62,30 @@ This is the rotation 3D Tiles clients apply to glTF content (3D Tiles spec,
 ``#core-y-up-to-z-up``)."""
 
 
+def enu_rotation(lon: npt.ArrayLike, lat: npt.ArrayLike) -> Float64Array:
+    """Return ``(..., 3, 3)`` rotations whose rows are the east, north and up unit vectors.
+
+    Parameters
+    ----------
+    lon, lat
+        Geodetic longitude and latitude of the frame origins on the WGS 84 ellipsoid, radians:
+        scalars for one frame or ``(N,)`` float64 arrays for many.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``R`` in ECEF (EPSG:4978) axes with ``enu = R @ (ecef - origin)`` and
+        ``ecef = R.T @ enu + origin``; up is the ellipsoid normal (geodetic latitude).
+    """
+    sl, cl = np.sin(lon), np.cos(lon)
+    sp, cp = np.sin(lat), np.cos(lat)
+    zero = np.zeros_like(sl)
+    east = np.stack([-sl, cl, zero], axis=-1)
+    north = np.stack([-sp * cl, -sp * sl, cp], axis=-1)
+    up = np.stack([cp * cl, cp * sl, sp], axis=-1)
+    return np.stack([east, north, up], axis=-2)
+
+
 def enu_to_ecef_matrix(
     lon_deg: float, lat_deg: float, ecef_origin: Sequence[float] | npt.ArrayLike
 ) -> Float64Array:
@@ -93,14 +118,8 @@ def enu_to_ecef_matrix(
         raise ValueError("enu_to_ecef_matrix needs finite longitude, latitude and origin")
     if not -90.0 <= lat_deg <= 90.0:
         raise ValueError(f"latitude {lat_deg} is outside [-90, 90] degrees")
-    lam = np.radians(lon_deg)
-    phi = np.radians(lat_deg)
-    sin_l, cos_l = np.sin(lam), np.cos(lam)
-    sin_p, cos_p = np.sin(phi), np.cos(phi)
     m = np.zeros((4, 4), dtype=np.float64)
-    m[:3, 0] = (-sin_l, cos_l, 0.0)  # east
-    m[:3, 1] = (-sin_p * cos_l, -sin_p * sin_l, cos_p)  # north
-    m[:3, 2] = (cos_p * cos_l, cos_p * sin_l, sin_p)  # up (ellipsoid normal)
+    m[:3, :3] = enu_rotation(np.radians(lon_deg), np.radians(lat_deg)).T  # columns east, north, up
     m[:3, 3] = origin
     m[3, 3] = 1.0
     return m
