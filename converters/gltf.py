@@ -346,9 +346,7 @@ def _encode_geometry(
     property_table: bool,
     batch_ids: bool = False,
     max_position_error: float = MAX_POSITION_ERROR,
-) -> tuple[
-    dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], list[float] | None, bool
-]:
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], list[float] | None, bool]:
     """Mesh object, accessors, materials, dequantization matrix and whether quantized.
 
     The mesh has at least one triangle.

@@ -61,6 +61,7 @@ from citymodel.converters.gltf import (
     infer_property_types,
     merge_property_types,
 )
+from citymodel.converters.gltf_compression import COMPRESSIONS, Compression, meshopt_codec
 from citymodel.converters.pipeline import count_written, georeferencer, meshed_chunks, source_crs
 from citymodel.crs import VerticalMode, geodetic_to_ecef
 from citymodel.errors import OutputError, TilingError
@@ -72,7 +73,7 @@ from citymodel.sources import Inputs, expand_inputs
 from citymodel.sources import open as open_source
 from citymodel.tiler._output import OutputTarget, scratch_folder
 from citymodel.tiler._pool import TaskRunner
-from citymodel.tiler.content import encode_tile_b3dm, encode_tile_glb
+from citymodel.tiler.content import TileContent, encode_tile_b3dm, encode_tile_glb
 from citymodel.tiler.implicit import DEFAULT_CONTENT_URI, expand_template, write_implicit
 from citymodel.tiler.implicit_plan import ImplicitPlan, implicit_root, plan_implicit
 from citymodel.tiler.index import FeatureIndex
@@ -130,6 +131,11 @@ class TileOptions:
         ``subtreeLevels`` of implicit tilesets.
     max_json_bytes
         Largest tileset JSON file; larger explicit trees are split into external tilesets.
+    compress
+        Geometry compression of the contents: ``"none"`` or ``"meshopt"`` (positions on a
+        16-bit grid moved by at most 1 cm, 8-bit normals, ``EXT_meshopt_compression``; see
+        :mod:`citymodel.converters.gltf_compression`; needs the ``compress`` extra). With
+        compression the report also gives the bytes the contents would take without it.
     """
 
     jobs: int = field(default_factory=default_jobs)
@@ -148,9 +154,14 @@ class TileOptions:
     chunk_size: int = 512
     subtree_levels: int = 5
     max_json_bytes: int = 2_000_000
+    compress: Compression = "none"
 
     def __post_init__(self) -> None:
         problems = []
+        if self.compress not in COMPRESSIONS:
+            problems.append(
+                f"compress must be one of {', '.join(COMPRESSIONS)}, got {self.compress!r}"
+            )
         if self.jobs < 1:
             problems.append(f"jobs must be >= 1, got {self.jobs}")
         if self.tiles_version not in ("1.0", "1.1"):
@@ -263,6 +274,7 @@ class _ContentShared:
     properties: Mapping[str, PropertySpec] | None
     materials: SemanticMaterials | None
     extras: Mapping[str, Any] | None
+    compression: Compression = "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,16 +297,15 @@ class _Written:
     triangles: int
     nbytes: int
     rss_kb: int
+    nbytes_uncompressed: int
 
 
-def _write_content(task: _ContentTask) -> _Written:
-    """Pass-2 task: read a tile's units (or blocks), encode them, write the content file."""
-    shared = task.shared
-    read = read_units if task.full else read_blocks
-    batch = read(shared.scratch, task.locations)
+def _encode_content(
+    batch: MeshBatch, shared: _ContentShared, compression: Compression
+) -> TileContent:
     frame = None if shared.frame is None else _matrix(shared.frame)
     if shared.version == "1.1":
-        content = encode_tile_glb(
+        return encode_tile_glb(
             batch,
             frame=frame,
             properties=shared.properties,
@@ -302,11 +313,29 @@ def _write_content(task: _ContentTask) -> _Written:
             extras=shared.extras,
             schema_id=_SCHEMA_ID,
             class_name=_CLASS_NAME,
+            compression=compression,
         )
-    else:
-        content = encode_tile_b3dm(
-            batch, frame=frame, materials=shared.materials, extras=shared.extras
-        )
+    return encode_tile_b3dm(
+        batch,
+        frame=frame,
+        materials=shared.materials,
+        extras=shared.extras,
+        compression=compression,
+    )
+
+
+def _write_content(task: _ContentTask) -> _Written:
+    """Pass-2 task: read a tile's units (or blocks), encode them, write the content file.
+
+    With compression the content is also encoded without it, to report what it saves.
+    """
+    shared = task.shared
+    read = read_units if task.full else read_blocks
+    batch = read(shared.scratch, task.locations)
+    content = _encode_content(batch, shared, shared.compression)
+    uncompressed = len(content.data)
+    if shared.compression != "none":
+        uncompressed = len(_encode_content(batch, shared, "none").data)
     path = shared.staging / task.uri
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -321,6 +350,7 @@ def _write_content(task: _ContentTask) -> _Written:
         triangles=content.triangles,
         nbytes=len(content.data),
         rss_kb=_rss_kb(),
+        nbytes_uncompressed=uncompressed,
     )
 
 
@@ -409,6 +439,7 @@ class _Stats:
     depth: int = 0
     geometric_error: dict[str, float] = field(default_factory=dict)
     content_bytes: int = 0
+    content_bytes_uncompressed: int = 0
     output_bytes: int = 0
     triangles: int = 0
     contents_per_level: Counter[int] = field(default_factory=Counter)
@@ -489,8 +520,12 @@ def build_tileset(
         When there is nothing to tile or a plan check fails.
     OutputError
         When the output cannot be written.
+    MissingDependencyError
+        For ``compress="meshopt"`` without the ``meshopt`` package (extra ``compress``).
     """
     opts = options or TileOptions()
+    if opts.compress == "meshopt":
+        meshopt_codec()  # fail before reading anything
     report = report if report is not None else JobReport(strict=opts.strict)
     paths = expand_inputs(inputs)
     target = OutputTarget.prepare(output)
@@ -606,6 +641,7 @@ class _Job:
             properties=properties if self.opts.tiles_version == "1.1" else None,
             materials=self.opts.materials,
             extras=extras,
+            compression=self.opts.compress,
         )
         nodes = [n for n in range(len(plan.tree) - 1, -1, -1) if plan.content_rows(n).size]
         tasks = (_content_task(plan, node, index, shared) for node in nodes)
@@ -614,6 +650,7 @@ class _Job:
             written[item.node] = item
             stats.worker_rss_kb = max(stats.worker_rss_kb, item.rss_kb)
             stats.content_bytes += item.nbytes
+            stats.content_bytes_uncompressed += item.nbytes_uncompressed
             stats.triangles += item.triangles
             stats.contents_per_level[int(plan.tree.level[item.node])] += 1
             if self.progress is not None:
@@ -656,6 +693,19 @@ class _Job:
         self.stats.output_bytes = self.target.publish()
         self.stats.timed("write", start)
 
+    def compression_summary(self) -> dict[str, Any]:
+        """Content bytes (in total and per written building) with and without compression."""
+        stats, written = self.stats, self.stats.buildings_written
+        compressed, plain = stats.content_bytes, stats.content_bytes_uncompressed
+        return {
+            "method": self.opts.compress,
+            "contents": compressed,
+            "contents_uncompressed": plain,
+            "ratio": round(compressed / plain, 4) if plain else None,
+            "per_building": round(compressed / written, 1) if written else None,
+            "per_building_uncompressed": round(plain / written, 1) if written else None,
+        }
+
     def summary(self) -> dict[str, Any]:
         """``report.extra["tiling"]``: what was tiled, how big, how long, how much memory."""
         opts, stats, report = self.opts, self.stats, self.report
@@ -690,6 +740,7 @@ class _Job:
                 "contents": stats.content_bytes,
                 "per_building": round(stats.output_bytes / written, 1) if written else None,
             },
+            "compression": self.compression_summary(),
             "timings_s": stats.timings,
             "peak_rss_mb": {
                 "main": round(_rss_kb() / 1024, 1),
