@@ -78,11 +78,15 @@ __all__ = [
     "CITYGML_1_0",
     "CITYGML_2_0",
     "CITYGML_FORMAT",
+    "SUPPORTED_TYPES",
     "CityGMLFormat",
     "CityGMLReader",
     "CityGMLVersion",
     "sniff",
 ]
+
+SUPPORTED_TYPES: tuple[str, ...] = ("Building",)
+"""Top-level object types whose geometry is read (BuildingParts come with their Building)."""
 
 log = logging.getLogger(__name__)
 

@@ -158,3 +158,16 @@ def test_strict_turns_skips_into_failure(tmp_path: Path) -> None:
     proc = run("convert", str(gml), "-o", str(strict), "--strict")
     _assert_one_line_error(proc, "B_EMPTY")
     assert not strict.exists()
+
+
+def test_types_selects_and_rejects_unread_types(city: Path, tmp_path: Path) -> None:
+    ok = CliRunner().invoke(
+        cli, ["convert", str(city), "-o", str(tmp_path / "b.glb"), "--types", "Building"]
+    )
+    assert ok.exit_code == 0, ok.output
+    bad = CliRunner().invoke(
+        cli, ["convert", str(city), "-o", str(tmp_path / "r.glb"), "--types", "Building,Road"]
+    )
+    assert bad.exit_code == 2
+    assert "Road" in bad.output and "Building" in bad.output
+    assert not (tmp_path / "r.glb").exists()

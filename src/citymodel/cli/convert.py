@@ -12,6 +12,7 @@ from citymodel.cli.options import (
     job_report,
     lod_option,
     report_options,
+    types_option,
 )
 from citymodel.cli.progress import ProgressLine
 from citymodel.converters.convert import OUTPUT_SUFFIXES, ConvertOptions
@@ -47,6 +48,7 @@ def _check_suffix(ctx: click.Context, param: click.Parameter, value: Path) -> Pa
     "vertices in EPSG:4978; source: source CRS minus an origin.",
 )
 @lod_option
+@types_option
 @crs_options
 @report_options
 def convert(
@@ -54,6 +56,7 @@ def convert(
     output: Path,
     frame: str,
     lod: str | None,
+    types: tuple[str, ...] | None,
     in_crs: str | None,
     vertical_mode: str,
     grids: tuple[Path, ...],
@@ -66,6 +69,7 @@ def convert(
         in_crs=in_crs,
         vertical_mode=vertical_mode,  # type: ignore[arg-type]
         lod=lod,
+        types=types,
         grids=grids,
         strict=strict,
     )

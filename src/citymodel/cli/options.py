@@ -13,7 +13,14 @@ from citymodel.report import JobReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["crs_options", "inputs_argument", "job_report", "lod_option", "report_options"]
+__all__ = [
+    "crs_options",
+    "inputs_argument",
+    "job_report",
+    "lod_option",
+    "report_options",
+    "types_option",
+]
 
 
 def inputs_argument(f: F) -> F:
@@ -76,4 +83,31 @@ def lod_option(f: F) -> F:
     """``--lod``: the level of detail to use (default: each object's highest)."""
     return click.option(
         "--lod", default=None, help="Level of detail to convert (default: highest per object)."
+    )(f)
+
+
+def _parse_types(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    from citymodel.converters.citygml import SUPPORTED_TYPES
+
+    names = tuple(dict.fromkeys(t.strip() for t in value.split(",") if t.strip()))
+    unknown = [t for t in names if t not in SUPPORTED_TYPES]
+    if not names or unknown:
+        raise click.BadParameter(
+            f"{', '.join(unknown) or 'nothing given'}: types read so far: {', '.join(SUPPORTED_TYPES)}"
+        )
+    return names
+
+
+def types_option(f: F) -> F:
+    """``--types Building,...``: the top-level object types to convert (default: all read)."""
+    return click.option(
+        "--types",
+        default=None,
+        callback=_parse_types,
+        metavar="TYPE,...",
+        help="Top-level object types to convert, comma-separated (default: all that are read).",
     )(f)

@@ -12,6 +12,7 @@ from citymodel.cli.options import (
     job_report,
     lod_option,
     report_options,
+    types_option,
 )
 from citymodel.cli.progress import ProgressLine
 from citymodel.tiler.build import TileOptions, build_tileset, default_jobs
@@ -57,6 +58,7 @@ __all__ = ["tile"]
     "normals, EXT_meshopt_compression (needs: pip install 'citymodel[compress]').",
 )
 @lod_option
+@types_option
 @crs_options
 @report_options
 def tile(
@@ -67,6 +69,7 @@ def tile(
     tiles_version: str,
     compress: str,
     lod: str | None,
+    types: tuple[str, ...] | None,
     in_crs: str | None,
     vertical_mode: str,
     grids: tuple[Path, ...],
@@ -86,6 +89,7 @@ def tile(
         vertical_mode=vertical_mode,  # type: ignore[arg-type]
         grids=grids,
         lod=lod,
+        types=types,
         strict=strict,
         compress=compress,  # type: ignore[arg-type]  # validated by click.Choice
     )
