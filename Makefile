@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.citymodel-installed
 VALIDATOR := tools/gltf-validator/node_modules/.package-lock.json
+VIEWER := tools/viewer/node_modules/.package-lock.json
 
 .DEFAULT_GOAL := help
 .PHONY: help dev sample test lint type arch check bench wheel-test clean build/typecheck/citymodel
@@ -21,14 +22,18 @@ $(VALIDATOR): tools/gltf-validator/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --silent --no-audit --no-fund --prefix tools/gltf-validator; \
 	else echo "npm not found: glTF validator tests will be skipped"; fi
 
-dev: $(STAMP) $(VALIDATOR)  ## set up .venv with the package (editable) and dev tools
+$(VIEWER): tools/viewer/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --silent --no-audit --no-fund --prefix tools/viewer; \
+	else echo "npm not found: the viewer has no CesiumJS and its browser tests will be skipped"; fi
+
+dev: $(STAMP) $(VALIDATOR) $(VIEWER)  ## set up .venv with the package (editable) and dev tools
 
 sample: $(STAMP)  ## set up, then convert the bundled sample city (samples/) to samples/out/city.glb and a 3D Tiles tileset
 	$(BIN)/citymodel info samples/synthetic_city.gml.gz
 	$(BIN)/citymodel convert samples/synthetic_city.gml.gz -o samples/out/city.glb --report samples/out/report.json
 	$(BIN)/citymodel tile samples/synthetic_city.gml.gz -o samples/out/tiles --report samples/out/tile-report.json
 
-test: $(STAMP) $(VALIDATOR)  ## set up, then lint, type-check, check layers and run the test suite
+test: $(STAMP) $(VALIDATOR) $(VIEWER)  ## set up, then lint, type-check, check layers and run the test suite
 	$(MAKE) --no-print-directory check
 	$(BIN)/python -m pytest -q
 

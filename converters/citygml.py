@@ -387,6 +387,7 @@ class CityGMLFormat:
     name: str = "citygml"
     suffixes: tuple[str, ...] = (".gml", ".xml", ".citygml", ".gml.gz", ".xml.gz", ".zip")
     kind: str = "features"
+    supported_types: tuple[str, ...] = SUPPORTED_TYPES
 
     def sniff(self, path: Path) -> bool:
         """Return True when ``path`` looks like CityGML (see :func:`sniff`)."""

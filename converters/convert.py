@@ -11,19 +11,30 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from citymodel.converters.gltf import GltfMesh, SemanticMaterials, write_gltf
+from citymodel.converters.ifc_writer import IFC_SUFFIX, CityToIfcOptions, write_city_ifc
 from citymodel.converters.obj import write_obj
-from citymodel.converters.pipeline import count_written, georeferencer, meshed_chunks, source_crs
+from citymodel.converters.pipeline import (
+    count_read,
+    count_written,
+    georeferencer,
+    meshed_chunks,
+    reader_options,
+    source_crs,
+)
+from citymodel.converters.selection import FeatureSelection, select_features, warn_missing_ids
 from citymodel.crs import Georeferencer, ResolvedCRS, register_grids
 from citymodel.errors import CRSError, InputError, OutputError
+from citymodel.formats import format_for
 from citymodel.mesh import FeatureTable, MeshBatch
+from citymodel.model import Feature
 from citymodel.placement import GCG2016_CREDIT, Frame, LocalFrame
 from citymodel.report import JobReport
 from citymodel.sources import Inputs, expand_inputs
@@ -33,7 +44,7 @@ __all__ = ["OUTPUT_SUFFIXES", "ConvertOptions", "ProgressCallback", "convert"]
 
 log = logging.getLogger(__name__)
 
-OUTPUT_SUFFIXES = (".glb", ".gltf", ".obj")
+OUTPUT_SUFFIXES = (".glb", ".gltf", ".obj", IFC_SUFFIX)
 
 ProgressCallback = Callable[[str, int], None]
 """Called as ``progress(file, features_done_in_file)`` after each chunk."""
@@ -62,6 +73,13 @@ class ConvertOptions:
         Colours per semantic surface type; None = the default palette.
     chunk_size
         Top-level features meshed per batch.
+    selection
+        Top-level objects to convert by bbox and/or ids
+        (:class:`~citymodel.converters.selection.FeatureSelection`); default: all.
+    reader_options
+        Format-specific reader options as ``(name, value)`` pairs, e.g.
+        ``(("origin", (x, y, z, rotation_deg)),)`` for an IFC model without georeferencing
+        (``in_crs`` is passed to every reader anyway).
     """
 
     frame: Frame = "enu"
@@ -73,6 +91,8 @@ class ConvertOptions:
     materials: SemanticMaterials | None = None
     chunk_size: int = 512
     types: tuple[str, ...] | None = field(default=None)
+    selection: FeatureSelection = field(default_factory=FeatureSelection)
+    reader_options: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(slots=True)
@@ -118,8 +138,10 @@ def convert(
     inputs
         Files, folders or glob patterns (CityGML ``.gml``/``.xml``/``.gml.gz``/``.zip``).
     output
-        Output path; the suffix selects the writer (``.glb``, ``.gltf``, ``.obj``). Written
-        atomically: nothing appears unless the conversion succeeds.
+        Output path; the suffix selects the writer (``.glb``, ``.gltf``, ``.obj``; ``.ifc``
+        writes the selected objects as IFC4 in the source CRS, see
+        :func:`~citymodel.converters.ifc_writer.write_city_ifc`). Written atomically: nothing
+        appears unless the conversion succeeds.
     options
         See :class:`ConvertOptions`.
     report
@@ -145,14 +167,29 @@ def convert(
         raise OutputError(
             f"{out}: unsupported output suffix {suffix!r}; use one of {', '.join(OUTPUT_SUFFIXES)}"
         )
+    if suffix == IFC_SUFFIX:
+        if opts.frame != "enu":
+            report.warn(
+                f"--frame {opts.frame} does not apply to IFC output (it uses the source CRS)"
+            )
+        return write_city_ifc(
+            inputs, out, options=_ifc_options(opts), report=report, progress=progress
+        )
     paths = expand_inputs(inputs)
     register_grids(opts.grids)
+    found_ids: set[str] = set()
     acc: _Accumulator | None = None
     grid_credit = False
     source_crs_seen: set[str] = set()
     for path in paths:
         report.inputs.append(str(path))
-        with open_source(path) as reader:
+        if getattr(format_for(path), "kind", "features") == "points":
+            raise InputError(
+                "is a point cloud; convert writes meshes: tile it with `citymodel tile` "
+                "(3D Tiles with glTF points or pnts)",
+                path=path,
+            )
+        with open_source(path, **reader_options(opts.in_crs, opts.reader_options)) as reader:
             try:
                 resolved: ResolvedCRS | None = source_crs(
                     reader.srs_name, in_crs=opts.in_crs, path=path, report=report
@@ -177,7 +214,13 @@ def convert(
                 report.crs[str(path)] = {"source": crs_label}
             done = 0
             for chunk, batch in meshed_chunks(
-                reader.features(report=report, types=opts.types),
+                _selected(
+                    reader.features(report=report, types=opts.types),
+                    opts,
+                    resolved,
+                    found_ids,
+                    report,
+                ),
                 chunk_size=opts.chunk_size,
                 lod=opts.lod,
                 georef=georef,
@@ -198,6 +241,7 @@ def convert(
                 done += len(chunk)
                 if progress is not None:
                     progress(str(path), done)
+    warn_missing_ids(opts.selection, found_ids, report)
     if opts.frame == "source" and len(source_crs_seen) > 1:
         raise InputError(
             f"--frame source needs one CRS but the inputs use {sorted(source_crs_seen)}; use --frame enu or ecef"
@@ -206,10 +250,52 @@ def convert(
         raise InputError(
             "nothing to write: no feature could be converted"
             + (f" ({len(report.skipped)} skipped, see the report)" if report.skipped else "")
+            + (f" (selection: {opts.selection.describe()})" if opts.selection.active else "")
         )
     acc.grid_credit = grid_credit
     _write(out, acc, opts, report, source_crs_seen)
     return report
+
+
+def _ifc_options(opts: ConvertOptions) -> CityToIfcOptions:
+    return CityToIfcOptions(
+        selection=opts.selection,
+        lod=opts.lod,
+        types=opts.types,
+        in_crs=opts.in_crs,
+        vertical_mode=opts.vertical_mode,
+        grids=opts.grids,
+        strict=opts.strict,
+    )
+
+
+def _selected(
+    features: Iterable[Feature],
+    opts: ConvertOptions,
+    resolved: ResolvedCRS | None,
+    found_ids: set[str],
+    report: JobReport,
+) -> Iterable[Feature]:
+    """The features ``opts.selection`` keeps (its bbox taken to the input's CRS first).
+
+    Features left out are counted as read.
+    """
+    selection = opts.selection
+    if not selection.active:
+        return features
+    if selection.bbox is not None and selection.bbox.crs is not None:
+        if resolved is None:
+            raise CRSError(
+                f"--bbox in {selection.bbox.crs} needs the input's CRS, which is unknown; "
+                "give it with --in-crs or the bbox in source coordinates"
+            )
+        selection = replace(selection, bbox=selection.bbox.to_crs(resolved))
+    return select_features(
+        features,
+        selection,
+        found_ids=found_ids,
+        on_dropped=lambda feature: count_read([feature], report),
+    )
 
 
 def _write(

@@ -18,7 +18,9 @@ shared by the ``convert`` tool and the 3D Tiles content writers. What it writes:
 - an optional root node ``matrix`` (e.g. glTF's z-up -> y-up rotation, T3D-2); positions and
   normals are written as given (z-up local frame);
 - optionally (``compression="meshopt"``) quantized positions and normals in
-  ``EXT_meshopt_compression`` views (:mod:`citymodel.converters.gltf_compression`).
+  ``EXT_meshopt_compression`` views (:mod:`citymodel.converters.gltf_compression`), or
+  (``compression="draco"``) one ``KHR_draco_mesh_compression`` mesh per primitive
+  (:mod:`citymodel.converters.gltf_draco`).
 
 An empty mesh gives a valid glTF with no mesh and no node (a glTF mesh needs a primitive).
 """
@@ -49,7 +51,16 @@ from citymodel.converters.gltf_compression import (
     quantize_normals,
     quantize_positions,
 )
-from citymodel.converters.materials import SemanticMaterials
+from citymodel.converters.gltf_draco import (
+    KHR_DRACO_MESH_COMPRESSION,
+    draco_position_bits,
+    encode_draco_primitive,
+)
+from citymodel.converters.materials import (
+    FEATURE_COLOR_COLUMN,
+    SemanticMaterials,
+    apply_feature_colors,
+)
 from citymodel.converters.property_table import (
     PropertySpec,
     encode_property_table,
@@ -109,9 +120,11 @@ class GltfOptions(TypedDict, total=False):
         Metadata types per column (e.g. one merged schema for all tiles of a tileset); None
         (the default) = :func:`infer_property_types` of the feature table.
     compression
-        ``"none"`` (the default) or ``"meshopt"``: quantized positions and normals
+        ``"none"`` (the default); ``"meshopt"``: quantized positions and normals
         (``KHR_mesh_quantization``) in ``EXT_meshopt_compression`` views, see
-        :mod:`citymodel.converters.gltf_compression` (needs the ``compress`` extra).
+        :mod:`citymodel.converters.gltf_compression`; ``"draco"``: one
+        ``KHR_draco_mesh_compression`` mesh per primitive, see
+        :mod:`citymodel.converters.gltf_draco` (both need the ``compress`` extra).
     max_position_error
         Largest position change quantization may cause, metres (default 0.01); meshes whose
         16-bit grid is coarser keep float32 positions.
@@ -351,6 +364,16 @@ def _encode_geometry(
 
     The mesh has at least one triangle.
     """
+    if views.draco:
+        return _encode_draco_geometry(
+            mesh,
+            feature_count,
+            materials,
+            views,
+            property_table=property_table,
+            batch_ids=batch_ids,
+            max_position_error=max_position_error,
+        )
     positions = mesh.positions
     n = positions.shape[0]
     accessors, dequantize, quantized = _position_accessors(
@@ -365,23 +388,16 @@ def _encode_geometry(
             "type": "SCALAR",
         }
     )
-    # Triangles grouped by surface type (stable: the input order survives within a group).
-    order = np.argsort(mesh.surface_types, kind="stable")
-    grouped_types = mesh.surface_types[order]
-    types, starts = np.unique(grouped_types, return_index=True)
-    ends = [*starts[1:].tolist(), int(grouped_types.shape[0])]
+    order, types, starts, ends = _surface_groups(mesh.surface_types)
     # uint16 index 65535 is the primitive-restart value, so uint16 needs n <= 65535.
     index_dtype, index_component = ("<u2", _UNSIGNED_SHORT) if n < 65536 else ("<u4", _UNSIGNED_INT)
     index_view = views.triangles(mesh.triangles[order].astype(index_dtype))
     index_size = np.dtype(index_dtype).itemsize
-    feature_ids_ext: dict[str, Any] = {"featureCount": feature_count, "attribute": 0}
-    if property_table:
-        feature_ids_ext["propertyTable"] = 0
-    # b3dm (3D Tiles 1.0, T3D-8) names the per-vertex ids _BATCHID and uses no EXT_ extensions.
-    id_attribute = "_BATCHID" if batch_ids else "_FEATURE_ID_0"
+    feature_ids_ext = _feature_ids_extension(feature_count, property_table=property_table)
+    id_attribute = _id_attribute(batch_ids)
     primitives: list[dict[str, Any]] = []
     material_objects: list[dict[str, Any]] = []
-    for surface_type, start, end in zip(types.tolist(), starts.tolist(), ends, strict=True):
+    for surface_type, start, end in zip(types, starts, ends, strict=True):
         accessors.append(
             {
                 "bufferView": index_view,
@@ -402,6 +418,119 @@ def _encode_geometry(
             primitive["extensions"] = {EXT_MESH_FEATURES: {"featureIds": [dict(feature_ids_ext)]}}
         primitives.append(primitive)
     return {"primitives": primitives}, accessors, material_objects, dequantize, quantized
+
+
+def _surface_groups(
+    surface_types: UInt8Array,
+) -> tuple[np.ndarray[Any, Any], list[int], list[int], list[int]]:
+    """Triangle order grouping by surface type (stable), and each group's type, start, end."""
+    order = np.argsort(surface_types, kind="stable")
+    grouped_types = surface_types[order]
+    types, starts = np.unique(grouped_types, return_index=True)
+    ends = [*starts[1:].tolist(), int(grouped_types.shape[0])]
+    return order, types.tolist(), starts.tolist(), ends
+
+
+def _feature_ids_extension(feature_count: int, *, property_table: bool) -> dict[str, Any]:
+    ext: dict[str, Any] = {"featureCount": feature_count, "attribute": 0}
+    if property_table:
+        ext["propertyTable"] = 0
+    return ext
+
+
+def _id_attribute(batch_ids: bool) -> str:
+    """b3dm (3D Tiles 1.0, T3D-8) names the per-vertex ids _BATCHID and uses no EXT_ extensions."""
+    return "_BATCHID" if batch_ids else "_FEATURE_ID_0"
+
+
+def _encode_draco_geometry(
+    mesh: GltfMesh,
+    feature_count: int,
+    materials: SemanticMaterials,
+    views: ViewWriter,
+    *,
+    property_table: bool,
+    batch_ids: bool,
+    max_position_error: float,
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], list[float] | None, bool]:
+    """As :func:`_encode_geometry`, one ``KHR_draco_mesh_compression`` mesh per surface type."""
+    positions = mesh.positions
+    normals = vertex_normals(positions, mesh.triangles)
+    ids, id_component, _ = _feature_id_attribute(mesh.feature_ids, feature_count)
+    ids = ids[:, 0] if ids.ndim == 2 else ids
+    origin = positions.min(axis=0).astype(np.float64)
+    extent = float((positions.max(axis=0) - origin).max())
+    bits = draco_position_bits(extent, max_position_error)
+    id_attribute = _id_attribute(batch_ids)
+    feature_ids_ext = _feature_ids_extension(feature_count, property_table=property_table)
+    order, types, starts, ends = _surface_groups(mesh.surface_types)
+    accessors: list[dict[str, Any]] = []
+    primitives: list[dict[str, Any]] = []
+    material_objects: list[dict[str, Any]] = []
+    for surface_type, start, end in zip(types, starts, ends, strict=True):
+        used, local = np.unique(mesh.triangles[order[start:end]], return_inverse=True)
+        encoded = encode_draco_primitive(
+            positions[used],
+            normals[used],
+            ids[used],
+            local.reshape(-1, 3),
+            id_attribute=id_attribute,
+            origin=origin,
+            extent=extent,
+            bits=bits,
+        )
+        first = len(accessors)
+        accessors += [
+            {
+                "componentType": _FLOAT,
+                "count": encoded.vertex_count,
+                "type": "VEC3",
+                "min": encoded.position_min,
+                "max": encoded.position_max,
+            },
+            {"componentType": _FLOAT, "count": encoded.vertex_count, "type": "VEC3"},
+            {"componentType": id_component, "count": encoded.vertex_count, "type": "SCALAR"},
+            {"componentType": _UNSIGNED_INT, "count": encoded.index_count, "type": "SCALAR"},
+        ]
+        material_objects.append(materials.gltf_material(surface_type))
+        primitive: dict[str, Any] = {
+            "attributes": {"POSITION": first, "NORMAL": first + 1, id_attribute: first + 2},
+            "indices": first + 3,
+            "material": len(material_objects) - 1,
+            "mode": _TRIANGLES,
+            "extensions": {
+                KHR_DRACO_MESH_COMPRESSION: {
+                    "bufferView": views.draco_view(encoded.data),
+                    "attributes": encoded.attribute_ids,
+                }
+            },
+        }
+        if not batch_ids:
+            primitive["extensions"][EXT_MESH_FEATURES] = {"featureIds": [dict(feature_ids_ext)]}
+        primitives.append(primitive)
+    return {"primitives": primitives}, accessors, material_objects, None, False
+
+
+def _feature_colors(
+    mesh: GltfMesh, features: FeatureTable, materials: SemanticMaterials
+) -> tuple[GltfMesh, SemanticMaterials]:
+    """Per-feature colours (the ``color`` column) as material codes of the triangles."""
+    colors = features.columns.get(FEATURE_COLOR_COLUMN)
+    if colors is None:
+        return mesh, materials
+    rows = mesh.feature_ids[mesh.triangles[:, 0]]
+    codes, palette = apply_feature_colors(mesh.surface_types, rows, colors, materials)
+    if palette is materials:
+        return mesh, materials
+    return (
+        GltfMesh(
+            positions=mesh.positions,
+            triangles=mesh.triangles,
+            feature_ids=mesh.feature_ids,
+            surface_types=codes,
+        ),
+        palette,
+    )
 
 
 def _build(
@@ -440,10 +569,13 @@ def _build(
     if has_geometry:
         # An empty table has no rows, so a property table exists exactly when there are columns.
         with_table = feature_count > 0 and bool(specs)
+        colored, palette = _feature_colors(
+            mesh, features, materials or SemanticMaterials.default_palette()
+        )
         geometry = _encode_geometry(
-            mesh,
+            colored,
             feature_count,
-            materials or SemanticMaterials.default_palette(),
+            palette,
             views,
             property_table=with_table,
             batch_ids=batch_ids,
@@ -456,8 +588,10 @@ def _build(
     )
 
     document: dict[str, Any] = {"asset": _asset(extras)}
-    required = ([KHR_MESH_QUANTIZATION] if geometry and geometry[4] else []) + (
-        [EXT_MESHOPT_COMPRESSION] if views.fallback() is not None else []
+    required = (
+        ([KHR_MESH_QUANTIZATION] if geometry and geometry[4] else [])
+        + ([EXT_MESHOPT_COMPRESSION] if views.fallback() is not None else [])
+        + ([KHR_DRACO_MESH_COMPRESSION] if geometry and views.draco else [])
     )
     used = (
         ([EXT_MESH_FEATURES] if geometry and not batch_ids else [])

@@ -39,6 +39,7 @@ from citymodel.converters.gltf_binary import (
     ELEMENT_ARRAY_BUFFER,
     BufferBuilder,
 )
+from citymodel.converters.gltf_draco import draco_codec
 from citymodel.errors import MissingDependencyError
 
 __all__ = [
@@ -54,9 +55,10 @@ __all__ = [
     "quantize_positions",
 ]
 
-Compression = Literal["none", "meshopt"]
-"""Geometry compression of a glTF: none, or quantization + ``EXT_meshopt_compression``."""
-COMPRESSIONS: tuple[Compression, ...] = ("none", "meshopt")
+Compression = Literal["none", "meshopt", "draco"]
+"""Geometry compression of a glTF: none, quantization + ``EXT_meshopt_compression``, or
+``KHR_draco_mesh_compression`` (:mod:`citymodel.converters.gltf_draco`)."""
+COMPRESSIONS: tuple[Compression, ...] = ("none", "meshopt", "draco")
 KHR_MESH_QUANTIZATION = "KHR_mesh_quantization"
 EXT_MESHOPT_COMPRESSION = "EXT_meshopt_compression"
 MAX_POSITION_ERROR = 0.01
@@ -175,7 +177,7 @@ class ViewWriter:
     buffer (``fallback_buffer``, which holds no data): call :meth:`fallback` for its object.
     """
 
-    __slots__ = ("_builder", "_codec", "_fallback_index", "_fallback_length")
+    __slots__ = ("_builder", "_codec", "_fallback_index", "_fallback_length", "draco")
 
     def __init__(
         self, builder: BufferBuilder, *, compression: Compression, fallback_buffer: int = 1
@@ -184,6 +186,10 @@ class ViewWriter:
             raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
         self._builder = builder
         self._codec = meshopt_codec() if compression == "meshopt" else None
+        self.draco = compression == "draco"
+        """Whether primitives are Draco-compressed (their views are then written plain)."""
+        if self.draco:
+            draco_codec()  # fail before encoding anything
         self._fallback_index = fallback_buffer
         self._fallback_length = 0
 
@@ -201,6 +207,11 @@ class ViewWriter:
         stride = rows.nbytes // count
         encoded = self._codec.encode_gltf_buffer(rows, "ATTRIBUTES")
         return self._compressed(encoded, count, stride, "ATTRIBUTES", ARRAY_BUFFER, byte_stride)
+
+    def draco_view(self, data: bytes) -> int:
+        """A view of one Draco bitstream in buffer 0 (no target); returns its index."""
+        offset, length = self._builder.add_bytes(data)
+        return self._builder.append_view({"buffer": 0, "byteOffset": offset, "byteLength": length})
 
     def triangles(self, indices: np.ndarray[Any, Any]) -> int:
         """An index view of a triangle list (uint16 or uint32, ``(T, 3)``); returns its index."""

@@ -4,18 +4,42 @@ Colours are stored as **linear** RGBA floats in [0, 1], the space of glTF's
 ``baseColorFactor``. Colours given as hex strings (``"#8b3a2b"``) are read as sRGB, the way
 every colour picker and CSS shows them, and converted to linear; the OBJ writer converts back
 to sRGB for ``Kd``, which viewers display unconverted.
+
+Per-feature colours: a feature-table column named :data:`FEATURE_COLOR_COLUMN` (``color``)
+holding sRGB hex strings (e.g. the surface style of an IFC element) overrides the surface-type
+colour of that feature's triangles (:func:`apply_feature_colors`); features without a valid
+colour keep the palette colour of their surface types.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from citymodel._typing import UInt8Array, UInt32Array
 from citymodel.model.semantics import SurfaceType
 
-__all__ = ["RGBA", "SemanticMaterials", "linear_to_srgb", "parse_color", "srgb_to_linear"]
+__all__ = [
+    "FEATURE_COLOR_COLUMN",
+    "RGBA",
+    "SemanticMaterials",
+    "apply_feature_colors",
+    "linear_to_srgb",
+    "parse_color",
+    "srgb_to_linear",
+]
+
+log = logging.getLogger(__name__)
+
+FEATURE_COLOR_COLUMN = "color"
+"""Feature-table column with a per-feature display colour: sRGB hex ``#rrggbb`` or ``#rrggbbaa``."""
+_FIRST_COLOR_CODE = 32
+"""Material codes from here on stand for feature colours (surface type codes stay below)."""
 
 RGBA = tuple[float, float, float, float]
 """Linear red, green, blue, alpha in [0, 1]."""
@@ -181,3 +205,87 @@ class SemanticMaterials:
         if self.double_sided:
             material["doubleSided"] = True
         return material
+
+
+@dataclass(frozen=True, slots=True)
+class _FeatureColorMaterials(SemanticMaterials):
+    """Surface-type materials plus one material per feature colour (named by its hex value)."""
+
+    names: Mapping[int, str] = field(default_factory=dict)
+
+    def gltf_material(self, surface_type: int) -> dict[str, Any]:
+        """The glTF material of a surface type code or of a feature colour code."""
+        material = SemanticMaterials.gltf_material(self, surface_type)
+        name = self.names.get(int(surface_type))
+        if name is not None:
+            material["name"] = name
+        return material
+
+
+def apply_feature_colors(
+    surface_types: UInt8Array,
+    triangle_rows: UInt32Array,
+    colors: Sequence[object],
+    materials: SemanticMaterials,
+) -> tuple[UInt8Array, SemanticMaterials]:
+    """Material codes per triangle with per-feature colours, and the materials behind them.
+
+    Parameters
+    ----------
+    surface_types
+        ``(T,)`` surface type code per triangle.
+    triangle_rows
+        ``(T,)`` feature-table row of each triangle.
+    colors
+        The :data:`FEATURE_COLOR_COLUMN` values per row: sRGB hex strings; other values (None,
+        malformed strings) leave the row's triangles with their surface-type colour.
+    materials
+        The surface-type palette.
+
+    Returns
+    -------
+    tuple
+        ``(codes, materials)``: ``codes`` ``(T,)`` uint8 are surface type codes for uncoloured
+        triangles and ``32 + k`` for the ``k``-th distinct colour; ``materials`` resolves both.
+        Unchanged inputs when no row has a colour. At most 224 distinct colours are used;
+        further ones fall back to the surface-type colours (logged).
+    """
+    codes_by_text: dict[str, int] = {}
+    palette: dict[int, RGBA] = {}
+    names: dict[int, str] = {}
+    row_codes = np.full(len(colors), -1, dtype=np.int16)
+    dropped = 0
+    for row, value in enumerate(colors):
+        if not isinstance(value, str):
+            continue
+        code = codes_by_text.get(value)
+        if code is None:
+            code = -1
+            try:
+                rgba = parse_color(value)
+            except ValueError:
+                rgba = None
+            if rgba is not None and _FIRST_COLOR_CODE + len(palette) <= 255:
+                code = _FIRST_COLOR_CODE + len(palette)
+                palette[code] = rgba
+                names[code] = value.strip().lower()
+            elif rgba is not None:
+                dropped += 1
+            codes_by_text[value] = code
+        row_codes[row] = code
+    if not palette:
+        return surface_types, materials
+    if dropped:
+        log.warning(
+            "%d feature colours beyond the first %d use their surface-type colour",
+            dropped,
+            256 - _FIRST_COLOR_CODE,
+        )
+    triangle_codes = row_codes[triangle_rows.astype(np.intp)]
+    codes = np.where(triangle_codes >= 0, triangle_codes, surface_types).astype(np.uint8)
+    return codes, _FeatureColorMaterials(
+        colors={**materials.colors, **palette},
+        default=materials.default,
+        double_sided=materials.double_sided,
+        names=names,
+    )

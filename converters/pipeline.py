@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from citymodel.crs import (
     Georeferencer,
@@ -34,8 +35,20 @@ __all__ = [
     "count_written",
     "georeferencer",
     "meshed_chunks",
+    "reader_options",
     "source_crs",
 ]
+
+
+def reader_options(in_crs: str | None, extra: Iterable[tuple[str, Any]] = ()) -> dict[str, Any]:
+    """Keyword options for :func:`citymodel.open`: ``in_crs`` when given, then ``extra``.
+
+    Readers take ``in_crs`` (e.g. the axis order of a geographic CRS, the projected frame of an
+    IFC site); ``extra`` holds format-specific options such as IFC's ``origin``.
+    """
+    options: dict[str, Any] = {} if in_crs is None else {"in_crs": in_crs}
+    options.update(extra)
+    return options
 
 
 def source_crs(

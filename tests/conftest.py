@@ -29,6 +29,15 @@ CITYGML_FILES: list[Path] = (
 """Every real CityGML file (``.gml``, ``.xml``, ``.zip``) below ``../shared/data/citygml``;
 empty when the folder is absent."""
 
+LAS_DIR = SHARED / "data" / "las"
+LAS_FILES: list[Path] = (
+    sorted(p for p in LAS_DIR.rglob("*") if p.is_file() and p.suffix.lower() in {".las", ".laz"})
+    if LAS_DIR.is_dir()
+    else []
+)
+"""Every real LAS/LAZ/COPC file below ``../shared/data/las``; empty when the folder is absent."""
+BROKEN_LAS_DIR = SHARED / "data" / "broken" / "las"
+
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:

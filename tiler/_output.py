@@ -7,11 +7,22 @@ reader sees the old or the new tileset, never a mixture and never a ``tileset.js
 missing content. A ``.3tz`` output is packed from the staging folder
 (:func:`~citymodel.tiler.archive.write_3tz`, itself atomic). :meth:`OutputTarget.discard`
 removes the staging folder of a failed run.
+
+A run killed outright (SIGKILL, power loss) cannot clean up. The next run on the same output
+does it (:func:`recover_leftovers`): every ``.<name>.partial-<pid>``, ``.<name>.old-<pid>`` and
+``.<name>.scratch-<pid>-*`` folder whose process no longer runs on this machine is removed, except
+that an ``.old`` folder is first renamed back into place when the output itself is missing (the
+run died between its two renames, so the previous tileset is restored). Folders of a process that
+is still alive are left alone, so two runs on one output do not delete each other's work. (With
+outputs on storage shared between machines, a pid says nothing about another host's processes:
+run one job per output there.)
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -20,13 +31,58 @@ from pathlib import Path
 from citymodel.errors import OutputError
 from citymodel.tiler.archive import write_3tz
 
-__all__ = ["TILESET_JSON", "OutputTarget", "scratch_folder"]
+__all__ = ["TILESET_JSON", "OutputTarget", "recover_leftovers", "scratch_folder"]
 
 TILESET_JSON = "tileset.json"
+
+log = logging.getLogger(__name__)
 
 
 def _os_error(path: Path, what: str, err: OSError) -> OutputError:
     return OutputError(f"{path}: {what}: {err.strerror or err}")
+
+
+def _process_alive(pid: int) -> bool:
+    """True when a process ``pid`` exists on this machine (it may belong to another user)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_leftovers(output: Path, folder: Path | None = None) -> list[Path]:
+    """Clean up after runs on ``output`` that were killed; return the folders removed.
+
+    See the module docstring. ``folder`` is where to look (default: beside ``output``; the
+    scratch folder may live elsewhere). An ``.old`` folder is renamed back to ``output`` when
+    ``output`` is missing; other leftovers of dead processes are deleted.
+    """
+    pattern = re.compile(rf"^\.{re.escape(output.name)}\.(partial|old|scratch)-(\d+)(?:-.*)?$")
+    removed: list[Path] = []
+    try:
+        siblings = sorted((folder or output.parent).iterdir())
+    except OSError:
+        return removed
+    for path in siblings:
+        match = pattern.match(path.name)
+        if match is None or not path.is_dir() or _process_alive(int(match.group(2))):
+            continue
+        if match.group(1) == "old" and not output.exists():
+            try:
+                path.rename(output)
+            except OSError as err:
+                raise _os_error(output, "cannot restore the previous tileset", err) from err
+            log.warning("%s: restored the previous tileset left by a killed run", output)
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        log.info("removed %s, left by a killed run", path)
+        removed.append(path)
+    return removed
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +117,8 @@ class OutputTarget:
             file or a non-empty folder without ``tileset.json``, or an unwritable location.
         """
         out = Path(output).absolute()
+        if out.parent.is_dir():
+            recover_leftovers(out)
         suffix = out.suffix.lower()
         archive = suffix == ".3tz"
         if suffix == ".json":
@@ -129,7 +187,10 @@ def scratch_folder(base: Path | None, output: Path) -> Path:
     parent = base if base is not None else output.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{output.name}.scratch-", dir=parent))
+        if base is not None:
+            recover_leftovers(output, base)
+        prefix = f".{output.name}.scratch-{os.getpid()}-"
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     except OSError as err:
         raise _os_error(parent, "cannot create the scratch folder", err) from err
 

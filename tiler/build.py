@@ -62,7 +62,14 @@ from citymodel.converters.gltf import (
     merge_property_types,
 )
 from citymodel.converters.gltf_compression import COMPRESSIONS, Compression, meshopt_codec
-from citymodel.converters.pipeline import count_written, georeferencer, meshed_chunks, source_crs
+from citymodel.converters.gltf_draco import draco_codec
+from citymodel.converters.pipeline import (
+    count_written,
+    georeferencer,
+    meshed_chunks,
+    reader_options,
+    source_crs,
+)
 from citymodel.crs import VerticalMode, geodetic_to_ecef
 from citymodel.errors import OutputError, TilingError
 from citymodel.mesh import MeshBatch, select_rows
@@ -72,14 +79,22 @@ from citymodel.report import JobReport
 from citymodel.sources import Inputs, expand_inputs
 from citymodel.sources import open as open_source
 from citymodel.tiler._output import OutputTarget, scratch_folder
-from citymodel.tiler._pool import TaskRunner
 from citymodel.tiler.content import TileContent, encode_tile_b3dm, encode_tile_glb
+from citymodel.tiler.executor import EXECUTORS, Executor, Runner, open_runner
 from citymodel.tiler.implicit import DEFAULT_CONTENT_URI, expand_template, write_implicit
 from citymodel.tiler.implicit_plan import ImplicitPlan, implicit_root, plan_implicit
 from citymodel.tiler.index import FeatureIndex
 from citymodel.tiler.lod import ContentKind, LodPlan, LodPolicy, assign_lod
 from citymodel.tiler.partition import PartitionOptions, partition
-from citymodel.tiler.store import Locations, ShardWriter, read_blocks, read_units
+from citymodel.tiler.replace import (
+    ReplacePlan,
+    ReplaceRule,
+    finish_replacement,
+    hide_replaced,
+    plan_replacement,
+    replacement_inputs,
+)
+from citymodel.tiler.store import Locations, ShardWriter, read_blocks, read_units, shard_path
 from citymodel.tiler.tileset import Tile, TilesetVersion, relative_transform, write_tileset
 from citymodel.tiler.volumes import BoundingVolume, Region, union_all
 
@@ -112,6 +127,15 @@ class TileOptions:
     ----------
     jobs
         Worker processes (default: the CPUs available); 1 runs everything in this process.
+        With ``executor="dask"``: the workers of the local Dask cluster (ignored with a
+        ``scheduler``, whose cluster runs as many tasks as it has worker threads).
+    executor
+        Where the tasks of both passes run: ``"local"`` (process pool) or ``"dask"`` (Dask
+        distributed; needs the ``distributed`` extra; see
+        :mod:`citymodel.tiler.executor`). The tileset is byte-identical either way.
+    scheduler
+        Address of a running Dask scheduler (``tcp://host:8786``) for ``executor="dask"``;
+        None starts a local cluster of ``jobs`` single-threaded worker processes.
     implicit
         Write implicit tiling (binary subtrees, 3D Tiles 1.1 only) instead of an explicit tree.
     tiles_version
@@ -126,19 +150,33 @@ class TileOptions:
         implicit tilesets: only ``min_error``).
     scratch_dir
         Folder for the temporary scratch store (default: beside the output); a fresh
-        sub-folder is made and removed at the end.
+        sub-folder is made and removed at the end. With a remote Dask cluster it must be on
+        storage every worker mounts at the same path, like the output's folder.
     subtree_levels
         ``subtreeLevels`` of implicit tilesets.
     max_json_bytes
         Largest tileset JSON file; larger explicit trees are split into external tilesets.
     compress
-        Geometry compression of the contents: ``"none"`` or ``"meshopt"`` (positions on a
+        Geometry compression of the contents: ``"none"``, ``"meshopt"`` (positions on a
         16-bit grid moved by at most 1 cm, 8-bit normals, ``EXT_meshopt_compression``; see
-        :mod:`citymodel.converters.gltf_compression`; needs the ``compress`` extra). With
+        :mod:`citymodel.converters.gltf_compression`) or ``"draco"``
+        (``KHR_draco_mesh_compression``, positions within 1 cm; see
+        :mod:`citymodel.converters.gltf_draco`); both need the ``compress`` extra. With
         compression the report also gives the bytes the contents would take without it.
+    reader_options
+        Format-specific reader options as picklable ``(name, value)`` pairs, passed to every
+        input's reader in pass 1 (e.g. ``(("origin", (x, y, z, rotation_deg)),)`` for an IFC
+        model without georeferencing; ``in_crs`` is passed anyway).
+    replace
+        Design models tiled in place of the city buildings they stand on (``--replace``;
+        see :mod:`citymodel.tiler.replace`): each rule's model is added to the inputs and the
+        buildings under its footprint (or listed by id) are left out in pass 1;
+        ``report.extra["replaced"]`` lists them.
     """
 
     jobs: int = field(default_factory=default_jobs)
+    executor: Executor = "local"
+    scheduler: str | None = None
     implicit: bool = False
     tiles_version: TilesetVersion = "1.1"
     in_crs: str | None = None
@@ -155,6 +193,8 @@ class TileOptions:
     subtree_levels: int = 5
     max_json_bytes: int = 2_000_000
     compress: Compression = "none"
+    reader_options: tuple[tuple[str, Any], ...] = ()
+    replace: tuple[ReplaceRule, ...] = ()
 
     def __post_init__(self) -> None:
         problems = []
@@ -164,6 +204,12 @@ class TileOptions:
             )
         if self.jobs < 1:
             problems.append(f"jobs must be >= 1, got {self.jobs}")
+        if self.executor not in EXECUTORS:
+            problems.append(
+                f"executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}"
+            )
+        elif self.scheduler is not None and self.executor != "dask":
+            problems.append("a scheduler address needs executor 'dask'")
         if self.tiles_version not in ("1.0", "1.1"):
             problems.append(f"tiles_version must be '1.0' or '1.1', got {self.tiles_version!r}")
         elif self.implicit and self.tiles_version != "1.1":
@@ -190,6 +236,8 @@ class _IndexTask:
     types: tuple[str, ...] | None
     strict: bool
     chunk_size: int
+    reader_options: tuple[tuple[str, Any], ...] = ()
+    replace: ReplacePlan | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +249,7 @@ class _IndexResult:
     grids: tuple[str, ...]
     buildings: int
     rss_kb: int
+    replaced: tuple[dict[str, Any], ...] = ()
 
 
 def _stored_only(batch: MeshBatch, skipped: Sequence[str]) -> MeshBatch:
@@ -219,17 +268,37 @@ def _index_inputs(task: _IndexTask) -> _IndexResult:
     properties: dict[str, PropertySpec] = {}
     grids: set[str] = set()
     buildings = 0
+    replaced: list[dict[str, Any]] = []
+    # An executor may run a task again (Dask, after the worker died): shard ids are unique per
+    # job, so an existing shard can only be the partial output of an earlier attempt.
+    shard_path(task.scratch, task.shard).unlink(missing_ok=True)
     with ShardWriter(task.scratch, task.shard) as writer:
         for path in task.paths:
             report.inputs.append(str(path))
-            with open_source(path) as reader:
+            options = reader_options(task.in_crs, task.reader_options)
+            if task.replace is not None:  # a design model's own options (--replace)
+                options = task.replace.reader_options(path, options)
+            with open_source(path, **options) as reader:
                 resolved = source_crs(reader.srs_name, in_crs=task.in_crs, path=path, report=report)
                 georef = georeferencer(
                     resolved, vertical_mode=task.vertical_mode, path=path, report=report
                 )
                 grids.update(georef.grids)
                 for chunk, batch in meshed_chunks(
-                    reader.features(report=report, types=task.types),
+                    hide_replaced(
+                        task.replace,
+                        reader.features(
+                            report=report,
+                            types=task.types
+                            if task.replace is None
+                            else task.replace.types_for(path, task.types),
+                        ),
+                        path=path,
+                        crs=resolved,
+                        lod=task.lod,
+                        report=report,
+                        replaced=replaced,
+                    ),
                     chunk_size=task.chunk_size,
                     lod=task.lod,
                     georef=georef,
@@ -255,8 +324,9 @@ def _index_inputs(task: _IndexTask) -> _IndexResult:
         report=report,
         properties=properties,
         grids=tuple(sorted(grids)),
-        buildings=buildings,
+        buildings=buildings + len(replaced),
         rss_kb=_rss_kb(),
+        replaced=tuple(replaced),
     )
 
 
@@ -448,7 +518,9 @@ class _Stats:
         self.timings[stage] = round(time.perf_counter() - start, 3)
 
 
-def _pass1_tasks(paths: Sequence[Path], scratch: Path, opts: TileOptions) -> list[_IndexTask]:
+def _pass1_tasks(
+    paths: Sequence[Path], scratch: Path, opts: TileOptions, replace: ReplacePlan | None = None
+) -> list[_IndexTask]:
     """One task per input file (grouped beyond 65,536 shards), largest first.
 
     Shard numbers follow the input order (results are merged in that order, so the output does
@@ -467,6 +539,8 @@ def _pass1_tasks(paths: Sequence[Path], scratch: Path, opts: TileOptions) -> lis
             types=opts.types,
             strict=opts.strict,
             chunk_size=opts.chunk_size,
+            reader_options=opts.reader_options,
+            replace=replace,
         )
         for number, start in enumerate(range(0, len(paths), per_task))
     ]
@@ -521,19 +595,38 @@ def build_tileset(
     OutputError
         When the output cannot be written.
     MissingDependencyError
-        For ``compress="meshopt"`` without the ``meshopt`` package (extra ``compress``).
+        For ``compress="meshopt"`` or ``"draco"`` without the ``meshopt`` or ``DracoPy``
+        package (extra ``compress``).
     """
     opts = options or TileOptions()
     if opts.compress == "meshopt":
         meshopt_codec()  # fail before reading anything
+    elif opts.compress == "draco":
+        draco_codec()
     report = report if report is not None else JobReport(strict=opts.strict)
     paths = expand_inputs(inputs)
+    replace = plan_replacement(
+        opts.replace,
+        in_crs=opts.in_crs,
+        reader_options=reader_options(opts.in_crs, opts.reader_options),
+        report=report,
+    )
+    paths = replacement_inputs(paths, opts.replace)
     target = OutputTarget.prepare(output)
     scratch: Path | None = None
     try:
         scratch = scratch_folder(opts.scratch_dir, target.output)
-        job = _Job(opts, report, progress, scratch, target)
-        with TaskRunner(opts.jobs, opts.grids) as runner:
+        if opts.executor == "dask":  # remote workers do not share this working folder
+            paths, scratch = [p.absolute() for p in paths], scratch.absolute()
+        job = _Job(opts, report, progress, scratch, target, replace=replace)
+        with open_runner(
+            opts.executor,
+            jobs=opts.jobs,
+            grids=opts.grids,
+            scheduler=opts.scheduler,
+            shared=(scratch, target.staging),
+            inputs=paths,
+        ) as runner:
             index, properties, grids = job.read_inputs(runner, paths)
             plan = job.plan(index)
             written = job.write_contents(runner, plan, index, properties, grids)
@@ -559,14 +652,15 @@ class _Job:
     scratch: Path
     target: OutputTarget
     stats: _Stats = field(default_factory=_Stats)
+    replace: ReplacePlan | None = None
 
     def read_inputs(
-        self, runner: TaskRunner, paths: Sequence[Path]
+        self, runner: Runner, paths: Sequence[Path]
     ) -> tuple[FeatureIndex, dict[str, PropertySpec], set[str]]:
         """Pass 1: index rows of all inputs (input order), one property schema, grids used."""
         start = time.perf_counter()
         stats = self.stats
-        tasks = _pass1_tasks(paths, self.scratch, self.opts)
+        tasks = _pass1_tasks(paths, self.scratch, self.opts, self.replace)
         results: list[_IndexResult] = []
         for done, result in enumerate(runner.map(_index_inputs, tasks), 1):
             results.append(result)
@@ -575,12 +669,15 @@ class _Job:
         results.sort(key=lambda r: r.shard)
         properties: dict[str, PropertySpec] = {}
         grids: set[str] = set()
+        replaced: list[dict[str, Any]] = []
         for result in results:
             self.report.merge(result.report)
+            replaced.extend(result.replaced)
             properties = merge_property_types(properties, result.properties)
             grids.update(result.grids)
             stats.buildings_in += result.buildings
             stats.worker_rss_kb = max(stats.worker_rss_kb, result.rss_kb)
+        finish_replacement(self.replace, replaced, self.report)
         index = FeatureIndex.concat(r.index for r in results)
         if len(index) == 0:
             skipped = len(self.report.skipped)
@@ -622,7 +719,7 @@ class _Job:
 
     def write_contents(
         self,
-        runner: TaskRunner,
+        runner: Runner,
         plan: LodPlan | ImplicitPlan,
         index: FeatureIndex,
         properties: Mapping[str, PropertySpec],
@@ -718,6 +815,7 @@ class _Job:
             "implicit": opts.implicit,
             "refine": "ADD" if opts.implicit else "REPLACE",
             "jobs": opts.jobs,
+            "executor": opts.executor,
             "crs": sorted({str(v.get("source")) for v in report.crs.values()}),
             "buildings": {
                 "in": stats.buildings_in,

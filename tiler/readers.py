@@ -7,8 +7,9 @@ re-read what was written and report layout problems the official validator misse
 
 Positions come back in the glTF scene frame (y-up, node transforms applied) as float64;
 :data:`citymodel.ops.frames.Y_UP_TO_Z_UP` and the tile transforms take them on to ECEF.
-Quantized accessors (``KHR_mesh_quantization``) and ``EXT_meshopt_compression`` buffer views are
-decoded (the latter with the ``meshopt`` package, extra ``compress``).
+Quantized accessors (``KHR_mesh_quantization``), ``EXT_meshopt_compression`` buffer views and
+``KHR_draco_mesh_compression`` primitives are decoded (with the ``meshopt`` and ``DracoPy``
+packages, extra ``compress``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 
 from citymodel._typing import Float64Array
 from citymodel.converters.gltf_compression import EXT_MESHOPT_COMPRESSION, meshopt_codec
+from citymodel.converters.gltf_draco import KHR_DRACO_MESH_COMPRESSION, draco_codec
 from citymodel.tiler.content.b3dm import B3DM_HEADER_LENGTH, B3DM_MAGIC
 
 __all__ = [
@@ -133,17 +135,22 @@ def glb_problems(data: bytes, *, standalone: bool = True) -> list[str]:
 def read_accessor(document: dict[str, Any], binary: bytes, index: int) -> Float64Array:
     """Accessor ``index`` of a GLB as float64 ``(count, components)`` (normalized ints scaled).
 
-    ``EXT_meshopt_compression`` views are decompressed (their fallback buffer holds no data).
+    ``EXT_meshopt_compression`` views are decompressed (their fallback buffer holds no data);
+    the attributes and indices of ``KHR_draco_mesh_compression`` primitives are decoded.
 
     Raises
     ------
     ValueError
-        For sparse or view-less (e.g. Draco) accessors, out-of-range views and compressed data
+        For sparse or other view-less accessors, out-of-range views and compressed data
         that does not decode.
     MissingDependencyError
-        For a meshopt-compressed view without the ``meshopt`` package.
+        For a compressed view or primitive without the ``meshopt`` or ``DracoPy`` package.
     """
     accessor = document["accessors"][index]
+    if "bufferView" not in accessor and "sparse" not in accessor:
+        decoded = _draco_accessor(document, binary, index)
+        if decoded is not None:
+            return decoded
     if "bufferView" not in accessor or "sparse" in accessor:
         raise ValueError(f"accessor {index} has no plain buffer view (compressed or sparse)")
     view = document["bufferViews"][accessor["bufferView"]]
@@ -203,6 +210,39 @@ def _view_data(
     except (RuntimeError, ValueError) as err:
         raise ValueError(f"accessor {index}: meshopt data does not decode: {err}") from err
     return np.ascontiguousarray(decoded).tobytes(), 0
+
+
+def _draco_accessor(document: dict[str, Any], binary: bytes, index: int) -> Float64Array | None:
+    """Accessor ``index`` decoded from the Draco primitive that uses it, or None."""
+    for mesh in document.get("meshes", []):
+        for primitive in mesh.get("primitives", []):
+            draco = primitive.get("extensions", {}).get(KHR_DRACO_MESH_COMPRESSION)
+            if draco is None:
+                continue
+            if primitive.get("indices") == index:
+                name = None
+            else:
+                names = [k for k, v in primitive["attributes"].items() if v == index]
+                if not names:
+                    continue
+                name = names[0]
+            view = document["bufferViews"][draco["bufferView"]]
+            start = int(view.get("byteOffset", 0))
+            try:
+                mesh_data = draco_codec().decode(binary[start : start + int(view["byteLength"])])
+            except (RuntimeError, ValueError) as err:
+                raise ValueError(f"accessor {index}: Draco data does not decode: {err}") from err
+            if name is None:
+                values = np.asarray(mesh_data.faces).reshape(-1, 1)
+            else:
+                attribute = mesh_data.get_attribute_by_unique_id(int(draco["attributes"][name]))
+                if attribute is None:
+                    raise ValueError(f"accessor {index}: Draco data has no attribute {name}")
+                values = np.asarray(attribute["data"])
+            count = int(document["accessors"][index]["count"])
+            out = values.astype(np.float64).reshape(count, -1)
+            return out
+    return None
 
 
 def _quaternion_matrix(q: list[float]) -> Float64Array:

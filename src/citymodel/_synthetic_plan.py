@@ -30,7 +30,10 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
 
 __all__ = [
     "ROOF_FLAT",
@@ -43,6 +46,8 @@ __all__ = [
     "PartPlan",
     "Surface",
     "plan_building",
+    "terrain_height",
+    "terrain_heights",
 ]
 
 Point2 = tuple[float, float]
@@ -308,12 +313,31 @@ def terrain_height(seed: int, base: float, e: float, n: float, origin: Point2) -
     Two long waves (amplitude 4 m and 1.5 m, wavelengths 1.5–4 km; slopes below 1 %) with
     phases drawn from ``seed``.
     """
+    return float(_terrain(math.sin, math.cos, seed, base, e, n, origin))
+
+
+def terrain_heights(
+    seed: int, base: float, e: npt.NDArray[np.float64], n: npt.NDArray[np.float64], origin: Point2
+) -> npt.NDArray[np.float64]:
+    """:func:`terrain_height` for arrays of eastings/northings (EPSG:25832 metres)."""
+    return np.asarray(_terrain(np.sin, np.cos, seed, base, e, n, origin), dtype=np.float64)
+
+
+def _terrain(
+    sin: Callable[[Any], Any],
+    cos: Callable[[Any], Any],
+    seed: int,
+    base: float,
+    e: Any,
+    n: Any,
+    origin: Point2,
+) -> Any:
     p1, p2, p3 = _terrain_phases(seed)
     x, y = e - origin[0], n - origin[1]
     return (
         base
-        + 4.0 * math.sin(math.tau * x / 4000.0 + p1) * math.cos(math.tau * y / 3000.0 + p2)
-        + 1.5 * math.sin(math.tau * (x + y) / 1500.0 + p3)
+        + 4.0 * sin(math.tau * x / 4000.0 + p1) * cos(math.tau * y / 3000.0 + p2)
+        + 1.5 * sin(math.tau * (x + y) / 1500.0 + p3)
     )
 
 

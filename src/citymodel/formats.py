@@ -19,7 +19,14 @@ from citymodel.errors import UnsupportedFormatError
 from citymodel.model import DatasetMetadata, Feature
 from citymodel.report import JobReport
 
-__all__ = ["FeatureReader", "FormatPlugin", "available_formats", "format_by_name", "format_for"]
+__all__ = [
+    "FeatureReader",
+    "FormatPlugin",
+    "available_formats",
+    "format_by_name",
+    "format_for",
+    "supported_types",
+]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +90,18 @@ def available_formats() -> dict[str, FormatPlugin]:
         except ImportError as err:  # an optional format whose dependency is missing
             log.debug("format %s unavailable: %s", ep.name, err)
     return found
+
+
+def supported_types() -> tuple[str, ...]:
+    """Top-level object types some registered format reads (its ``supported_types``), sorted.
+
+    A plug-in lists them in an optional ``supported_types`` attribute (CityGML: ``Building``;
+    CityJSON: every CityJSON type); formats without the attribute add nothing.
+    """
+    found: set[str] = set()
+    for plugin in available_formats().values():
+        found.update(getattr(plugin, "supported_types", ()))
+    return tuple(sorted(found))
 
 
 def format_by_name(name: str) -> FormatPlugin:

@@ -22,6 +22,9 @@ Columns: ``gml_id`` (the object's id), ``building_id`` (the top-level object's i
 Orientation (CGML-5): triangles follow the rings' orientation; a geometry flagged ``solid`` whose
 shell has a negative signed volume is inside-out and all its triangles are flipped.
 
+Pre-triangulated geometries (:attr:`SurfaceGeometry.triangulated`, e.g. IFC meshes) keep their
+triangles exactly as given; only the other polygons of a chunk go through triangulation.
+
 Nothing is dropped silently (skip-and-report): a top-level object that yields no triangle is
 recorded with :meth:`JobReport.skip` (``"no geometry"``, ``"no LoD 2 geometry"``,
 ``"all polygons degenerate"`` or the triangulation failures); an object that lost some polygons
@@ -146,7 +149,7 @@ def mesh_features(
         return MeshBatch(mesh=Mesh.empty(), features=FeatureTable())
 
     batch = _concatenate([p.geometry for p in parts])
-    result = triangulate_polygons(batch.vertices, batch.ring_offsets, batch.polygon_offsets)
+    result = _triangulate(batch, parts)
     tri_part = np.take(batch.polygon_part, result.polygon_index)
     part_triangles = np.bincount(tri_part, minlength=len(parts))
     triangles = result.triangles.astype(np.int64)
@@ -283,6 +286,67 @@ def _concatenate(geometries: list[SurfaceGeometry]) -> _Batch:
         polygon_part=np.repeat(part_ids, polygon_counts),
         polygon_start=polygon_start[:-1],
         vertex_part=np.repeat(part_ids, vertex_counts),
+    )
+
+
+def _triangulate(batch: _Batch, parts: list[_Part]) -> Triangulation:
+    """Triangulate the batch; polygons of ``triangulated`` geometries are taken as they are.
+
+    Pre-triangulated geometries (e.g. IFC meshes) skip the polygon pipeline entirely: no
+    duplicate merging, no minimum area, no re-orientation, since their triangles are already
+    final (small BIM details would otherwise be dropped as degenerate).
+    """
+    ready = np.fromiter((p.geometry.triangulated for p in parts), np.bool_, count=len(parts))
+    if not ready.any():
+        return triangulate_polygons(batch.vertices, batch.ring_offsets, batch.polygon_offsets)
+    polygon_ready = ready[batch.polygon_part]
+    taken = np.flatnonzero(polygon_ready)
+    starts = batch.ring_offsets[batch.polygon_offsets[taken]]
+    triangles = starts[:, None] + np.arange(3, dtype=np.int64)
+    if polygon_ready.all():
+        return Triangulation(triangles=triangles.astype(np.uint32), polygon_index=taken)
+    rest = np.flatnonzero(~polygon_ready)
+    sub = _sub_batch(batch, rest)
+    result = triangulate_polygons(sub.vertices, sub.ring_offsets, sub.polygon_offsets)
+    tri = np.concatenate([triangles, sub.source[result.triangles.astype(np.int64)]])
+    polygon_index = np.concatenate([taken, rest[result.polygon_index]])
+    order = np.argsort(polygon_index, kind="stable")
+    return Triangulation(
+        triangles=tri[order].astype(np.uint32),
+        polygon_index=polygon_index[order],
+        failures=tuple((int(rest[p]), reason) for p, reason in result.failures),
+        warnings=tuple((int(rest[p]), reason) for p, reason in result.warnings),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _SubBatch:
+    """Some polygons of a batch in their own ragged layout; ``source``: batch vertex index."""
+
+    vertices: Float64Array
+    ring_offsets: IndexArray
+    polygon_offsets: IndexArray
+    source: IndexArray
+
+
+def _sub_batch(batch: _Batch, polygons: IndexArray) -> _SubBatch:
+    """The ragged layout of ``polygons`` (batch polygon indices, ascending) alone."""
+    first_ring = batch.polygon_offsets[polygons]
+    ring_counts = batch.polygon_offsets[polygons + 1] - first_ring
+    rings = np.repeat(first_ring - offsets_from_sizes(ring_counts)[:-1], ring_counts) + np.arange(
+        int(ring_counts.sum()), dtype=np.int64
+    )
+    first_vertex = batch.ring_offsets[rings]
+    vertex_counts = batch.ring_offsets[rings + 1] - first_vertex
+    vertex_offsets = offsets_from_sizes(vertex_counts)
+    source = np.repeat(first_vertex - vertex_offsets[:-1], vertex_counts) + np.arange(
+        int(vertex_offsets[-1]), dtype=np.int64
+    )
+    return _SubBatch(
+        vertices=batch.vertices[source],
+        ring_offsets=vertex_offsets,
+        polygon_offsets=offsets_from_sizes(ring_counts),
+        source=source,
     )
 
 

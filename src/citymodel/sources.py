@@ -11,10 +11,23 @@ from typing import Any
 from citymodel.errors import InputError
 from citymodel.formats import FeatureReader, format_by_name, format_for
 
-__all__ = ["INPUT_SUFFIXES", "Inputs", "expand_inputs", "open"]
+__all__ = ["INPUT_SUFFIXES", "POINT_SUFFIXES", "Inputs", "expand_inputs", "open"]
 
-INPUT_SUFFIXES: tuple[str, ...] = (".gml", ".xml", ".gml.gz", ".xml.gz", ".zip", ".citygml")
-"""Suffixes picked up when a folder is given as input."""
+INPUT_SUFFIXES: tuple[str, ...] = (
+    ".gml",
+    ".xml",
+    ".gml.gz",
+    ".xml.gz",
+    ".zip",
+    ".citygml",
+    ".ifc",
+    ".city.json",
+    ".city.jsonl",
+)
+"""Suffixes picked up when a folder is given as input (plain ``.json`` files only by name)."""
+
+POINT_SUFFIXES: tuple[str, ...] = (".las", ".laz")
+"""Suffixes of point cloud files (LAS, LAZ, COPC ``.copc.laz``) picked up in folders."""
 
 Inputs = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 """Files, folders or glob patterns: one, or an iterable of them."""
@@ -31,11 +44,13 @@ def open(  # noqa: A001 - the library's front door, like laspy.open / rasterio.o
     Parameters
     ----------
     path
-        A CityGML file (``.gml``, ``.xml``, ``.gml.gz``) or a ``.zip`` holding CityGML files.
+        A CityGML file (``.gml``, ``.xml``, ``.gml.gz``), a ``.zip`` holding CityGML files, an
+        IFC file (``.ifc``), or any other registered format.
     format
         Force a format by name (``"citygml"``) instead of sniffing the file.
     **options
-        Passed to the reader (e.g. ``in_crs="EPSG:25832+7837"``).
+        Passed to the reader (e.g. ``in_crs="EPSG:25832+7837"``; IFC also takes
+        ``origin=(x, y, z, rotation_deg)``).
 
     Returns
     -------
@@ -55,19 +70,30 @@ def open(  # noqa: A001 - the library's front door, like laspy.open / rasterio.o
     if p.is_dir():
         raise InputError("is a folder; open the files in it one by one", path=p)
     plugin = format_by_name(format) if format else format_for(p)
-    return plugin.open(p, **options)
+    try:
+        return plugin.open(p, **options)
+    except TypeError as err:
+        # a reader option meant for another format (e.g. IFC's origin for a CityGML file)
+        unknown = [name for name in options if f"'{name}'" in str(err)]
+        if not unknown:
+            raise
+        raise InputError(
+            f"option {', '.join(unknown)} does not apply to {plugin.name} input", path=p
+        ) from err
 
 
-def _has_input_suffix(path: Path) -> bool:
+def _has_input_suffix(path: Path, suffixes: tuple[str, ...] = INPUT_SUFFIXES) -> bool:
     name = path.name.lower()
-    return any(name.endswith(s) for s in INPUT_SUFFIXES)
+    return any(name.endswith(s) for s in suffixes)
 
 
-def expand_inputs(items: Inputs) -> list[Path]:
+def expand_inputs(items: Inputs, *, suffixes: tuple[str, ...] = INPUT_SUFFIXES) -> list[Path]:
     """Expand files, folders (recursively, known suffixes only) and glob patterns into files.
 
     ``items`` is one file, folder or pattern, or an iterable of them. Order is preserved for
-    files; folder contents and glob matches are sorted. Duplicates are dropped.
+    files; folder contents and glob matches are sorted. Duplicates are dropped. ``suffixes``
+    are the file names picked up in folders (default: city models; :data:`POINT_SUFFIXES`
+    for point clouds).
 
     Raises
     ------
@@ -79,9 +105,12 @@ def expand_inputs(items: Inputs) -> list[Path]:
         text = os.fspath(item)
         path = Path(text)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and _has_input_suffix(p))
+            found = sorted(
+                p for p in path.rglob("*") if p.is_file() and _has_input_suffix(p, suffixes)
+            )
             if not found:
-                raise InputError("folder holds no city model files", path=path)
+                what = "point cloud" if suffixes == POINT_SUFFIXES else "city model"
+                raise InputError(f"folder holds no {what} files", path=path)
         elif path.exists():
             found = [path]
         elif glob.has_magic(text):

@@ -52,7 +52,13 @@ from citymodel._synthetic_plan import (
 )
 from citymodel.atomic import atomic_output
 
-__all__ = ["SyntheticCityOptions", "SyntheticCitySummary", "write_city", "write_city_tiles"]
+__all__ = [
+    "SyntheticCityOptions",
+    "SyntheticCitySummary",
+    "plan_city_building",
+    "write_city",
+    "write_city_tiles",
+]
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +199,14 @@ class SyntheticCitySummary:
 
 def _layout(opts: SyntheticCityOptions) -> CityLayout:
     return CityLayout(origin=opts.origin, tile_size=opts.tile_size_m, n_buildings=opts.n_buildings)
+
+
+def plan_city_building(opts: SyntheticCityOptions, index: int) -> BuildingPlan:
+    """The plan of building ``index`` (0-based) of the city: what :func:`write_city` writes.
+
+    Used by :mod:`citymodel.synthetic_points` to scan the same buildings.
+    """
+    return _plan(opts, index)
 
 
 def _plan(opts: SyntheticCityOptions, index: int) -> BuildingPlan:

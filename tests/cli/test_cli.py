@@ -166,8 +166,8 @@ def test_types_selects_and_rejects_unread_types(city: Path, tmp_path: Path) -> N
     )
     assert ok.exit_code == 0, ok.output
     bad = CliRunner().invoke(
-        cli, ["convert", str(city), "-o", str(tmp_path / "r.glb"), "--types", "Building,Road"]
+        cli, ["convert", str(city), "-o", str(tmp_path / "r.glb"), "--types", "Building,Spaceship"]
     )
     assert bad.exit_code == 2
-    assert "Road" in bad.output and "Building" in bad.output
+    assert "Spaceship" in bad.output and "Building" in bad.output
     assert not (tmp_path / "r.glb").exists()

@@ -57,14 +57,14 @@ def hamburg_batch(georef: Georeferencer) -> BatchFactory:
     return make
 
 
-def run_check_tileset(path: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``../shared/tools/check-tileset PATH -q``; skips when node or the tool is absent."""
+def run_check_tileset(path: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """Run ``../shared/tools/check-tileset PATH -q [OPTIONS]``; skips without node or the tool."""
     if shutil.which("node") is None:
         pytest.skip("node is not installed: check-tileset needs node >= 20 and npm")
     if not CHECK_TILESET.is_file():
         pytest.skip(f"check-tileset not available: {CHECK_TILESET} is absent")
     return subprocess.run(
-        ["bash", str(CHECK_TILESET), str(path), "-q"],
+        ["bash", str(CHECK_TILESET), str(path), "-q", *options],
         capture_output=True,
         text=True,
         timeout=600,

@@ -8,15 +8,20 @@ import click
 
 from citymodel.cli.options import (
     crs_options,
+    feature_selection,
     inputs_argument,
     job_report,
     lod_option,
+    origin_option,
+    reader_options,
     report_options,
+    selection_options,
     types_option,
 )
 from citymodel.cli.progress import ProgressLine
 from citymodel.converters.convert import OUTPUT_SUFFIXES, ConvertOptions
 from citymodel.converters.convert import convert as convert_tool
+from citymodel.converters.selection import BBox2D
 
 __all__ = ["convert"]
 
@@ -37,7 +42,8 @@ def _check_suffix(ctx: click.Context, param: click.Parameter, value: Path) -> Pa
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
     callback=_check_suffix,
-    help="Output file: .glb, .gltf or .obj.",
+    help="Output file: .glb, .gltf or .obj; .ifc writes the selected buildings as IFC4 "
+    "(in the source CRS, with IfcMapConversion; needs: pip install 'citymodel[ifc]').",
 )
 @click.option(
     "--frame",
@@ -49,7 +55,9 @@ def _check_suffix(ctx: click.Context, param: click.Parameter, value: Path) -> Pa
 )
 @lod_option
 @types_option
+@selection_options
 @crs_options
+@origin_option
 @report_options
 def convert(
     inputs: tuple[str, ...],
@@ -57,13 +65,22 @@ def convert(
     frame: str,
     lod: str | None,
     types: tuple[str, ...] | None,
+    bbox: BBox2D | None,
+    ids: frozenset[str] | None,
+    ids_file: Path | None,
     in_crs: str | None,
     vertical_mode: str,
     grids: tuple[Path, ...],
+    origin: tuple[float, float, float, float] | None,
     report_path: Path | None,
     strict: bool,
 ) -> None:
-    """Convert INPUT files (CityGML .gml/.xml/.gml.gz/.zip) into one georeferenced model."""
+    """Convert INPUT files (CityGML .gml/.xml/.gml.gz/.zip, IFC .ifc) into one georeferenced model.
+
+    With an .ifc output the selected buildings (--bbox, --ids) become an IFC4 context model
+    for BIM tools: coordinates relative to a rounded corner of the box, placed by
+    IfcMapConversion in the source CRS; heights stay in the source's vertical datum.
+    """
     options = ConvertOptions(
         frame=frame,  # type: ignore[arg-type]  # validated by click.Choice
         in_crs=in_crs,
@@ -72,6 +89,8 @@ def convert(
         types=types,
         grids=grids,
         strict=strict,
+        reader_options=reader_options(origin, in_crs),
+        selection=feature_selection(bbox, ids, ids_file),
     )
     with job_report(report_path, strict=strict) as report, ProgressLine("convert") as progress:
         convert_tool(list(inputs), output, options=options, report=report, progress=progress)

@@ -19,6 +19,8 @@ _COMMANDS = {
     "convert": ("citymodel.cli.convert", "convert"),
     "synthetic": ("citymodel.cli.synthetic", "synthetic"),
     "tile": ("citymodel.cli.tile", "tile"),
+    "serve": ("citymodel.cli.serve", "serve"),
+    "view": ("citymodel.cli.view", "view"),
 }
 
 

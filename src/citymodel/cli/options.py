@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from citymodel.report import JobReport
 
+if TYPE_CHECKING:
+    from citymodel.converters.selection import BBox2D, FeatureSelection
+    from citymodel.tiler.replace import ReplaceRule
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = [
     "crs_options",
+    "feature_selection",
     "inputs_argument",
     "job_report",
     "lod_option",
+    "origin_option",
+    "reader_options",
+    "replace_options",
+    "replace_rules",
     "report_options",
+    "selection_options",
     "types_option",
 ]
 
@@ -91,15 +102,23 @@ def _parse_types(
 ) -> tuple[str, ...] | None:
     if value is None:
         return None
-    from citymodel.converters.citygml import SUPPORTED_TYPES
+    from citymodel.formats import supported_types
 
+    known = supported_types()  # types some registered format reads
     names = tuple(dict.fromkeys(t.strip() for t in value.split(",") if t.strip()))
-    unknown = [t for t in names if t not in SUPPORTED_TYPES]
+    # IFC classes (IfcWall, IfcSlab ...) are checked by the IFC reader against the file's schema;
+    # CityJSON extension types start with "+"
+    unknown = [
+        t for t in names if t not in known and not _IFC_CLASS.fullmatch(t) and not t.startswith("+")
+    ]
     if not names or unknown:
         raise click.BadParameter(
-            f"{', '.join(unknown) or 'nothing given'}: types read so far: {', '.join(SUPPORTED_TYPES)}"
+            f"{', '.join(unknown) or 'nothing given'}: types read so far: {', '.join(known)}"
         )
     return names
+
+
+_IFC_CLASS = re.compile(r"Ifc[A-Z][A-Za-z0-9]*")
 
 
 def types_option(f: F) -> F:
@@ -109,5 +128,147 @@ def types_option(f: F) -> F:
         default=None,
         callback=_parse_types,
         metavar="TYPE,...",
-        help="Top-level object types to convert, comma-separated (default: all that are read).",
+        help="Top-level object types to convert, comma-separated (default: all that are read); "
+        "IFC classes such as IfcWall,IfcSlab for IFC input (subclasses included).",
     )(f)
+
+
+def _parse_bbox(ctx: click.Context, param: click.Parameter, value: str | None) -> BBox2D | None:
+    if value is None:
+        return None
+    from citymodel.converters.selection import BBox2D
+    from citymodel.errors import CRSError
+
+    try:
+        return BBox2D.parse(value)
+    except (ValueError, CRSError) as err:
+        raise click.BadParameter(str(err)) from err
+
+
+def _parse_ids(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> frozenset[str] | None:
+    if value is None:
+        return None
+    ids = frozenset(i.strip() for i in value.split(",") if i.strip())
+    if not ids:
+        raise click.BadParameter("no id given")
+    return ids
+
+
+def selection_options(f: F) -> F:
+    """``--bbox``, ``--ids`` and ``--ids-file``: which top-level objects to convert."""
+    f = click.option(
+        "--ids-file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="File with the ids of the objects to convert, one per line (# comments).",
+    )(f)
+    f = click.option(
+        "--ids",
+        default=None,
+        callback=_parse_ids,
+        metavar="ID,...",
+        help="Convert only these objects (gml:id of a Building or of one of its parts).",
+    )(f)
+    f = click.option(
+        "--bbox",
+        default=None,
+        callback=_parse_bbox,
+        metavar="XMIN,YMIN,XMAX,YMAX[,CRS]",
+        help="Convert only objects whose extent intersects this box; in the source CRS, or "
+        "in the CRS given last (x/east/longitude first, e.g. 6.95,50.93,6.96,50.94,EPSG:4326).",
+    )(f)
+    return f
+
+
+def feature_selection(
+    bbox: BBox2D | None, ids: frozenset[str] | None, ids_file: Path | None
+) -> FeatureSelection:
+    """The :class:`~citymodel.converters.selection.FeatureSelection` of the selection options."""
+    from citymodel.converters.selection import FeatureSelection, read_ids_file
+
+    if ids_file is not None:
+        listed = read_ids_file(ids_file)
+        ids = listed if ids is None else ids | listed
+    return FeatureSelection(bbox=bbox, ids=ids)
+
+
+def _parse_origin(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[float, float, float, float] | None:
+    if value is None:
+        return None
+    from citymodel.converters.ifc import parse_origin
+
+    try:
+        return parse_origin(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from err
+
+
+def origin_option(f: F) -> F:
+    """``--origin X,Y,Z[,ROTATION]``: where an IFC model without georeferencing goes."""
+    return click.option(
+        "--origin",
+        default=None,
+        callback=_parse_origin,
+        metavar="X,Y,Z[,ROTATION]",
+        help="IFC input: the --in-crs coordinates of the model's origin and the angle (degrees, "
+        "counter-clockwise) from grid east to its x axis; overrides the file's georeferencing.",
+    )(f)
+
+
+def reader_options(
+    origin: tuple[float, float, float, float] | None, in_crs: str | None
+) -> tuple[tuple[str, Any], ...]:
+    """Reader options of ``--origin`` (which needs ``--in-crs``)."""
+    if origin is None:
+        return ()
+    if in_crs is None:
+        raise click.UsageError(
+            "--origin needs --in-crs, the CRS of the origin (e.g. --in-crs EPSG:25832+7837)"
+        )
+    return (("origin", origin),)
+
+
+def replace_options(f: F) -> F:
+    """``--replace FILE`` (repeatable), ``--replace-ids`` and ``--replace-overlap``."""
+    f = click.option(
+        "--replace-overlap",
+        type=click.FloatRange(0.0, 1.0, min_open=True),
+        default=0.5,
+        show_default=True,
+        help="Share of a city building's own footprint that the model must cover to replace it.",
+    )(f)
+    f = click.option(
+        "--replace-ids",
+        default=None,
+        callback=_parse_ids,
+        metavar="ID,...",
+        help="Replace these city buildings (gml:id) instead of those under the model's footprint.",
+    )(f)
+    f = click.option(
+        "--replace",
+        "replace",
+        multiple=True,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="A model (e.g. design.ifc) tiled in place of the city buildings under its "
+        "footprint (repeatable); the report lists the buildings replaced.",
+    )(f)
+    return f
+
+
+def replace_rules(
+    replace: tuple[Path, ...], replace_ids: frozenset[str] | None, overlap: float
+) -> tuple[ReplaceRule, ...]:
+    """The replace rules of the ``replace_options``."""
+    from citymodel.tiler.replace import ReplaceRule
+
+    if replace_ids is None:
+        return tuple(ReplaceRule(source=p, min_overlap=overlap) for p in replace)
+    names = ", ".join(p.name for p in replace) or None
+    return (
+        ReplaceRule(ids=replace_ids, name=names),
+        *(ReplaceRule(source=p, ids=frozenset()) for p in replace),
+    )

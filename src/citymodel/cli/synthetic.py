@@ -1,4 +1,4 @@
-"""``citymodel synthetic``: write a deterministic AdV-style CityGML city for tests and demos."""
+"""``citymodel synthetic``: write a deterministic AdV-style CityGML city, or a LiDAR scan of it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import click
 from citymodel.synthetic import SyntheticCityOptions, write_city, write_city_tiles
 
 __all__ = ["synthetic"]
+
+_POINT_SUFFIXES = (".las", ".laz")
 
 
 @click.command()
@@ -24,8 +26,45 @@ __all__ = ["synthetic"]
     is_flag=True,
     help="Write one file per 1 km tile into the OUTPUT folder (LoD2_32_<E>_<N>_1_NW.gml).",
 )
-def synthetic(output: Path, buildings: int, seed: int, lod: str, version: str, tiles: bool) -> None:
-    """Generate a synthetic city (EPSG:25832 + DHHN2016 near Köln) as CityGML; .gz compresses."""
+@click.option(
+    "--points",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Write an airborne LiDAR scan of the city with this many points (OUTPUT .las/.laz).",
+)
+@click.option(
+    "--point-format",
+    type=click.Choice(["3", "6", "7"]),
+    default="7",
+    show_default=True,
+    help="LAS point format of --points: 7 (LAS 1.4, RGB), 6 (LAS 1.4), 3 (LAS 1.2, RGB).",
+)
+@click.option(
+    "--no-crs", is_flag=True, help="Write the point cloud without CRS (to test --in-crs)."
+)
+def synthetic(
+    output: Path,
+    buildings: int,
+    seed: int,
+    lod: str,
+    version: str,
+    tiles: bool,
+    points: int | None,
+    point_format: str,
+    no_crs: bool,
+) -> None:
+    """Generate a synthetic city (EPSG:25832 + DHHN2016 near Köln) as CityGML; .gz compresses.
+
+    With --points and a .las/.laz OUTPUT, write a LiDAR scan of the same city instead (same
+    --buildings and --seed give the same buildings and terrain).
+    """
+    is_points = output.name.lower().endswith(_POINT_SUFFIXES)
+    if is_points != (points is not None):
+        raise click.UsageError(
+            "--points N writes a point cloud and needs a .las or .laz OUTPUT"
+            if points is not None
+            else f"{output.name}: give --points N to write a point cloud"
+        )
     try:
         options = SyntheticCityOptions(
             n_buildings=buildings,
@@ -35,7 +74,9 @@ def synthetic(output: Path, buildings: int, seed: int, lod: str, version: str, t
         )
     except ValueError as err:
         raise click.BadParameter(str(err)) from err
-    if tiles:
+    if points is not None:
+        _write_points(output, options, points, int(point_format), no_crs=no_crs, tiles=tiles)
+    elif tiles:
         paths = write_city_tiles(output, options)
         click.echo(f"{output}: {len(paths)} tiles, {buildings} buildings", err=True)
     else:
@@ -45,3 +86,30 @@ def synthetic(output: Path, buildings: int, seed: int, lod: str, version: str, t
             f"{summary.bytes / 1e6:.1f} MB",
             err=True,
         )
+
+
+def _write_points(
+    output: Path,
+    city: SyntheticCityOptions,
+    n_points: int,
+    point_format: int,
+    *,
+    no_crs: bool,
+    tiles: bool,
+) -> None:
+    from citymodel.synthetic_points import SyntheticPointCloudOptions, write_point_cloud
+
+    if tiles:
+        raise click.UsageError("--tiles writes CityGML tiles; it cannot be combined with --points")
+    options = SyntheticPointCloudOptions(
+        n_points=n_points,
+        city=city,
+        point_format=point_format,  # type: ignore[arg-type]  # validated by click.Choice
+        crs=None if no_crs else SyntheticPointCloudOptions().crs,
+    )
+    summary = write_point_cloud(output, options)
+    classes = ", ".join(f"{c}: {n:,}" for c, n in summary.classes.items())
+    click.echo(
+        f"{summary.path}: {summary.n_points:,} points ({classes}), {summary.bytes / 1e6:.1f} MB",
+        err=True,
+    )

@@ -6,15 +6,27 @@ from pathlib import Path
 
 import click
 
+from citymodel.cli.execution import execution_options, resolve_executor
 from citymodel.cli.options import (
     crs_options,
     inputs_argument,
     job_report,
     lod_option,
+    origin_option,
+    reader_options,
+    replace_options,
+    replace_rules,
     report_options,
     types_option,
 )
 from citymodel.cli.progress import ProgressLine
+from citymodel.cli.tile_points import (
+    choose_tiler,
+    point_options,
+    refuse_city_options,
+    refuse_point_options,
+    tile_points,
+)
 from citymodel.tiler.build import TileOptions, build_tileset, default_jobs
 
 __all__ = ["tile"]
@@ -39,7 +51,8 @@ __all__ = ["tile"]
 @click.option(
     "--implicit",
     is_flag=True,
-    help="Implicit tiling (quadtree subtrees, 3D Tiles 1.1) instead of an explicit tree.",
+    help="Implicit tiling (quadtree subtrees, octree for point clouds; 3D Tiles 1.1) instead "
+    "of an explicit tree.",
 )
 @click.option(
     "--tiles-version",
@@ -47,19 +60,24 @@ __all__ = ["tile"]
     default="1.1",
     show_default=True,
     help="1.1: glTF contents with EXT_mesh_features/EXT_structural_metadata; "
-    "1.0: b3dm contents with batch tables.",
+    "1.0: b3dm (point clouds: pnts) contents with batch tables.",
 )
 @click.option(
     "--compress",
-    type=click.Choice(["none", "meshopt"]),
+    type=click.Choice(["none", "meshopt", "draco"]),
     default="none",
     show_default=True,
     help="Geometry compression: meshopt = positions on a 16-bit grid (error <= 1 cm), 8-bit "
-    "normals, EXT_meshopt_compression (needs: pip install 'citymodel[compress]').",
+    "normals, EXT_meshopt_compression; draco = KHR_draco_mesh_compression (error <= 1 cm). "
+    "Both need: pip install 'citymodel[compress]'.",
 )
+@execution_options
 @lod_option
 @types_option
 @crs_options
+@origin_option
+@replace_options
+@point_options
 @report_options
 def tile(
     inputs: tuple[str, ...],
@@ -68,19 +86,61 @@ def tile(
     implicit: bool,
     tiles_version: str,
     compress: str,
+    executor: str | None,
+    scheduler: str | None,
+    scratch_dir: Path | None,
     lod: str | None,
     types: tuple[str, ...] | None,
     in_crs: str | None,
     vertical_mode: str,
     grids: tuple[Path, ...],
+    origin: tuple[float, float, float, float] | None,
+    replace: tuple[Path, ...],
+    replace_ids: frozenset[str] | None,
+    replace_overlap: float,
+    classes: tuple[int, ...] | None,
+    points_per_tile: int | None,
+    extra_dims: tuple[str, ...],
     report_path: Path | None,
     strict: bool,
 ) -> None:
-    """Tile INPUT files (CityGML .gml/.xml/.gml.gz/.zip) into a georeferenced 3D Tiles tileset."""
+    """Tile INPUT files (CityGML .gml/.xml/.gml.gz/.zip, IFC .ifc; or LAS/LAZ/COPC point clouds) into a georeferenced 3D Tiles tileset."""
     if implicit and tiles_version != "1.1":
         raise click.BadParameter(
             "implicit tiling needs --tiles-version 1.1", param_hint="--implicit"
         )
+    kind, point_paths = choose_tiler(inputs)
+    if kind == "points":
+        refuse_city_options(
+            {
+                "--lod": lod is not None,
+                "--types": types is not None,
+                "--compress": compress != "none",
+                "--origin": origin is not None,
+                "--replace": bool(replace),
+            }
+        )
+        point_settings = {
+            "jobs": jobs,
+            "executor": resolve_executor(executor, scheduler),
+            "scheduler": scheduler,
+            "scratch_dir": scratch_dir,
+            "tiles_version": tiles_version,
+            "implicit": implicit,
+            "in_crs": in_crs,
+            "vertical_mode": vertical_mode,
+            "grids": grids,
+            "classes": classes,
+            "extra_dims": extra_dims,
+            "points_per_tile": points_per_tile,
+            "strict": strict,
+        }
+        with job_report(report_path, strict=strict) as report, ProgressLine("tile") as progress:
+            tile_points(
+                point_paths, output, options=point_settings, report=report, progress=progress.stage
+            )
+        return
+    refuse_point_options(classes, points_per_tile, extra_dims)
     options = TileOptions(
         jobs=jobs if jobs is not None else default_jobs(),
         implicit=implicit,
@@ -91,7 +151,12 @@ def tile(
         lod=lod,
         types=types,
         strict=strict,
+        reader_options=reader_options(origin, in_crs),
         compress=compress,  # type: ignore[arg-type]  # validated by click.Choice
+        executor=resolve_executor(executor, scheduler),
+        scheduler=scheduler,
+        scratch_dir=scratch_dir,
+        replace=replace_rules(replace, replace_ids, replace_overlap),
     )
     with job_report(report_path, strict=strict) as report, ProgressLine("tile") as progress:
         build_tileset(list(inputs), output, options=options, report=report, progress=progress.stage)
@@ -102,6 +167,15 @@ def tile(
         f"{summary['bytes']['total'] / 1e6:.1f} MB, {len(report.skipped)} skipped",
         err=True,
     )
+    if "replaced" in report.extra:
+        replaced = report.extra["replaced"]
+        by = sorted({r["by"] for r in replaced})
+        shown = ", ".join(r["id"] for r in replaced[:5]) + (", ..." if len(replaced) > 5 else "")
+        click.echo(
+            f"replaced {len(replaced)} building{'s' if len(replaced) != 1 else ''}"
+            + (f" by {', '.join(by)}: {shown}" if replaced else ""),
+            err=True,
+        )
     packed = summary["compression"]
     if packed["method"] != "none" and packed["per_building"] is not None:
         click.echo(

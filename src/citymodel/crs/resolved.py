@@ -8,6 +8,7 @@ CRS (GEO-5). The label helpers name CRSs in messages the same way everywhere.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -28,9 +29,18 @@ __all__ = [
 
 
 def authority_code(crs: pyproj.CRS | None) -> str | None:
-    """``"EPSG:25832"`` style code of ``crs`` (exact match only), None if it has none."""
+    """``"EPSG:25832"`` style code of ``crs`` (exact match only), None if it has none.
+
+    Cached per CRS definition: for a CRS without authority code (e.g. ESRI-style WKT from a
+    LAS file) PROJ's identification takes about half a second per call.
+    """
     if crs is None:
         return None
+    return _authority_code(crs)
+
+
+@functools.lru_cache(maxsize=256)
+def _authority_code(crs: pyproj.CRS) -> str | None:
     auth = crs.to_authority(min_confidence=100)
     return f"{auth[0]}:{auth[1]}" if auth else None
 

@@ -34,6 +34,10 @@ class SurfaceGeometry:
         ``(P,)`` uint8 :class:`~citymodel.model.semantics.SurfaceType` code per polygon.
     solid
         True when the polygons form a closed shell (lets meshing check orientation by volume).
+    triangulated
+        True when every polygon is a triangle: one ring of three vertices, counter-clockwise
+        seen from outside (e.g. meshes tessellated by a BIM kernel). Meshing takes such
+        triangles as they are, without merging close vertices or dropping small ones.
     """
 
     lod: str
@@ -42,10 +46,46 @@ class SurfaceGeometry:
     polygon_offsets: IndexArray
     surface_types: UInt8Array
     solid: bool = False
+    triangulated: bool = False
 
     def __post_init__(self) -> None:
         for arr in (self.vertices, self.ring_offsets, self.polygon_offsets, self.surface_types):
             arr.flags.writeable = False
+        if self.triangulated:
+            polygons = self.polygon_offsets.shape[0] - 1
+            if not (
+                np.array_equal(self.polygon_offsets, np.arange(polygons + 1))
+                and np.array_equal(self.ring_offsets, np.arange(0, 3 * polygons + 1, 3))
+            ):
+                raise ValueError("a triangulated geometry needs one ring of 3 vertices per polygon")
+
+    @classmethod
+    def from_triangles(
+        cls,
+        corners: Float64Array,
+        surface_types: UInt8Array,
+        *,
+        lod: str,
+    ) -> SurfaceGeometry:
+        """A triangulated geometry from ``(3T, 3)`` float64 triangle corners (3 rows per triangle).
+
+        ``surface_types`` has one code per triangle. Triangles are taken counter-clockwise seen
+        from outside.
+        """
+        triangles = corners.shape[0] // 3
+        if corners.shape != (3 * triangles, 3) or surface_types.shape != (triangles,):
+            raise ValueError(
+                f"expected (3T, 3) corners and (T,) surface types, got {corners.shape} and "
+                f"{surface_types.shape}"
+            )
+        return cls(
+            lod=lod,
+            vertices=np.ascontiguousarray(corners, dtype=np.float64),
+            ring_offsets=np.arange(0, 3 * triangles + 1, 3, dtype=np.int64),
+            polygon_offsets=np.arange(triangles + 1, dtype=np.int64),
+            surface_types=np.ascontiguousarray(surface_types, dtype=np.uint8),
+            triangulated=True,
+        )
 
     @property
     def polygon_count(self) -> int:

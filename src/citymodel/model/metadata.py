@@ -32,6 +32,11 @@ class DatasetMetadata:
         Number of objects having geometry in each LoD (``{"2": 78}``).
     attribute_names
         Sorted attribute names found.
+    details
+        Format-specific facts as JSON-ready values (point clouds: point format, scale and
+        offset, extra dimensions, points per class, header bounds ...).
+    notes
+        Problems found and assumptions made while reading (for ``info`` and reports).
     """
 
     path: str
@@ -44,3 +49,5 @@ class DatasetMetadata:
     counts: Mapping[str, int] = field(default_factory=dict)
     lods: Mapping[str, int] = field(default_factory=dict)
     attribute_names: tuple[str, ...] = ()
+    details: Mapping[str, object] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()

@@ -1,0 +1,319 @@
+"""CityJSON CityObjects -> :class:`~citymodel.model.Feature` trees.
+
+Hierarchy
+---------
+An object is nested below its first resolvable parent (``parents``), or below an object listing
+it in ``children``; objects without a parent are top-level features. ``CityObjectGroup``
+membership does not nest: a group is a feature of its own and its members stay where they are
+(a Bridge in a group is still a top-level Bridge). Unresolved ``parents``/``children`` ids and
+parent/child cycles are reported (``JobReport.skip``); the object itself is kept (an object
+whose only parents are unresolved becomes top-level).
+
+Attributes
+----------
+Scalars are kept as they are (strings, numbers, booleans, null); integers beyond the signed
+64-bit range become strings. Nested objects are flattened with dotted names
+(``{"a": {"b": 1}}`` -> ``a.b``), lists become their JSON text. CityJSON ``address`` (a list of
+address objects in 2.0, an object in 1.x) fills the same ``address_street``/``address_number``/
+``address_postcode``/``address_city``/``address_country`` names as the CityGML reader (several
+addresses joined with ``"; "``), other address members go to ``address.<name>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from citymodel._typing import AttributeValue, Float64Array
+from citymodel.converters._citygml_attributes import ADDRESS_FIELDS
+from citymodel.converters._cityjson_geometry import (
+    NON_SURFACE_TYPES,
+    GeometryProblem,
+    Part,
+    decode_geometry,
+    instance_placement,
+    lod_text,
+    merge_parts,
+)
+from citymodel.model import Feature, SourceRef, SurfaceGeometry
+
+__all__ = ["ObjectContext", "Templates", "build_features", "flatten_attributes", "object_lods"]
+
+log = logging.getLogger(__name__)
+
+GROUP_TYPE: Final = "CityObjectGroup"
+_I64: Final = 2**63
+
+Skip = Callable[[str, str | None], None]
+"""``skip(reason, object id)``: report something not converted."""
+
+
+# ---------------------------------------------------------------------------------------------
+# attributes
+
+
+def _scalar(value: Any) -> AttributeValue:
+    if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
+        return value
+    if isinstance(value, int):
+        return value if -_I64 <= value < _I64 else str(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _flatten_into(out: dict[str, AttributeValue], prefix: str, value: Any) -> None:
+    if isinstance(value, dict):
+        if not value:
+            out[prefix] = "{}"
+        for key, member in value.items():
+            _flatten_into(out, f"{prefix}.{key}", member)
+    else:
+        out[prefix] = _scalar(value)
+
+
+def _addresses(value: Any, out: dict[str, AttributeValue]) -> None:
+    items = value if isinstance(value, list) else [value]
+    fields: dict[str, list[str]] = {name: [] for name in ADDRESS_FIELDS.values()}
+    rest: dict[str, AttributeValue] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        for xal, name in ADDRESS_FIELDS.items():
+            member = item.get(xal)
+            fields[name].append("" if member is None else str(member))
+        for key, member in item.items():
+            if key not in ADDRESS_FIELDS:
+                _flatten_into(rest, f"address.{key}", member)
+    for name, entries in fields.items():
+        if any(entries):
+            out[name] = "; ".join(entries)
+    for key, member in rest.items():
+        out.setdefault(key, member)
+
+
+def flatten_attributes(obj: Mapping[str, Any]) -> dict[str, AttributeValue]:
+    """The attributes of a CityObject as flat scalars (see the module docstring)."""
+    out: dict[str, AttributeValue] = {}
+    attributes = obj.get("attributes")
+    if isinstance(attributes, dict):
+        for key, value in attributes.items():
+            _flatten_into(out, str(key), value)
+    address = obj.get("address")
+    if address is not None:
+        _addresses(address, out)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# geometry of one object
+
+
+@dataclass(slots=True)
+class Templates:
+    """``geometry-templates``: decoded lazily, one :class:`Part` per template (or a problem)."""
+
+    raw: list[Any] = field(default_factory=list)
+    vertices: Float64Array | None = None
+    decoded: dict[int, Part | GeometryProblem] = field(default_factory=dict)
+
+    def part(self, index: int) -> Part:
+        found = self.decoded.get(index)
+        if found is None:
+            try:
+                geom = self.raw[index]
+                if not isinstance(geom, dict):
+                    raise GeometryProblem(f"template {index} is not a geometry object")
+                if self.vertices is None:
+                    raise GeometryProblem('"vertices-templates" missing or invalid')
+                found = decode_geometry(geom, self.vertices)
+            except GeometryProblem as problem:
+                found = problem
+            self.decoded[index] = found
+        if isinstance(found, GeometryProblem):
+            raise GeometryProblem(f"template {index}: {found}")
+        return found
+
+
+@dataclass(slots=True)
+class ObjectContext:
+    """What converting the objects of one document (or one CityJSONSeq line) needs."""
+
+    vertices: Float64Array
+    templates: Templates
+    source: SourceRef | None
+    skip: Skip
+
+
+def _geometries(
+    oid: str, obj: Mapping[str, Any], ctx: ObjectContext
+) -> tuple[SurfaceGeometry, ...]:
+    raw = obj.get("geometry")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        ctx.skip('"geometry" is not a list; geometry skipped', oid)
+        return ()
+    by_lod: dict[str, list[Part]] = {}
+    for n, geom in enumerate(raw):
+        try:
+            if not isinstance(geom, dict):
+                raise GeometryProblem("not a geometry object")
+            gtype = geom.get("type")
+            if gtype in NON_SURFACE_TYPES:
+                ctx.skip(
+                    f"geometry {n} ({gtype}, LoD {geom.get('lod')}) has no surfaces; "
+                    "skipped for meshing",
+                    oid,
+                )
+                continue
+            if gtype == "GeometryInstance":
+                index, matrix, reference = instance_placement(
+                    geom, ctx.vertices, len(ctx.templates.raw)
+                )
+                template = ctx.templates.raw[index]
+                if isinstance(template, dict) and template.get("type") in NON_SURFACE_TYPES:
+                    ctx.skip(
+                        f"geometry {n} (GeometryInstance of a {template.get('type')} template) "
+                        "has no surfaces; skipped for meshing",
+                        oid,
+                    )
+                    continue
+                part = ctx.templates.part(index).placed(matrix, reference)
+            else:
+                part = decode_geometry(geom, ctx.vertices)
+        except GeometryProblem as problem:
+            ctx.skip(f"geometry {n} skipped: {problem}", oid)
+            continue
+        by_lod.setdefault(part.lod, []).append(part)
+    return tuple(merge_parts(parts) for _, parts in sorted(by_lod.items(), key=_lod_key))
+
+
+def _lod_key(item: tuple[str, list[Part]]) -> float:
+    return float(item[0])
+
+
+def object_lods(obj: Mapping[str, Any], templates: list[Any]) -> set[str]:
+    """The LoDs of an object's surface geometries (templates' LoDs for instances)."""
+    found: set[str] = set()
+    raw = obj.get("geometry")
+    for geom in raw if isinstance(raw, list) else ():
+        if not isinstance(geom, dict) or geom.get("type") in NON_SURFACE_TYPES:
+            continue
+        if geom.get("type") == "GeometryInstance":
+            index = geom.get("template")
+            if isinstance(index, int) and 0 <= index < len(templates):
+                template = templates[index]
+                geom = template if isinstance(template, dict) else {}
+        lod = lod_text(geom.get("lod"))
+        if lod is not None:
+            found.add(lod)
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# hierarchy
+
+
+def _id_list(obj: Mapping[str, Any], key: str) -> list[str]:
+    value = obj.get(key)
+    if not isinstance(value, list):
+        return []
+    return [v for v in value if isinstance(v, str)]
+
+
+def hierarchy(objects: Mapping[str, Any], skip: Skip) -> tuple[list[str], dict[str, list[str]]]:
+    """Top-level ids (document order) and children per id, with problems reported.
+
+    Objects that are not JSON objects or lack a string ``type`` are reported and left out.
+    """
+    valid: dict[str, Mapping[str, Any]] = {}
+    for oid, obj in objects.items():
+        if not isinstance(obj, dict):
+            skip("CityObject is not a JSON object", oid)
+        elif not isinstance(obj.get("type"), str):
+            skip('CityObject without "type"; not converted', oid)
+        else:
+            valid[oid] = obj
+    parent_of: dict[str, str] = {}
+    for oid, obj in valid.items():
+        for pid in _id_list(obj, "parents"):
+            parent = valid.get(pid)
+            if parent is None:
+                skip(f"parent {pid!r} not found in CityObjects; reference ignored", oid)
+            elif parent["type"] != GROUP_TYPE and oid not in parent_of:
+                parent_of[oid] = pid
+    for pid, obj in valid.items():
+        if obj["type"] == GROUP_TYPE:
+            for cid in _id_list(obj, "children"):
+                if cid not in valid:
+                    skip(f"group member {cid!r} not found in CityObjects; reference ignored", pid)
+            continue
+        for cid in _id_list(obj, "children"):
+            if cid not in valid:
+                skip(f"child {cid!r} not found in CityObjects; reference ignored", pid)
+            elif cid not in parent_of and cid != pid:
+                parent_of[cid] = pid
+    children: dict[str, list[str]] = {}
+    for oid in valid:
+        parent_id = parent_of.get(oid)
+        if parent_id is not None:
+            children.setdefault(parent_id, []).append(oid)
+    tops = [oid for oid in valid if oid not in parent_of]
+    reached: set[str] = set()
+    stack = list(tops)
+    while stack:
+        oid = stack.pop()
+        if oid not in reached:
+            reached.add(oid)
+            stack.extend(children.get(oid, ()))
+    for oid in valid:
+        if oid not in reached:
+            skip("parent/child cycle: object is its own ancestor; not converted", oid)
+    return tops, children
+
+
+def _feature(
+    oid: str,
+    objects: Mapping[str, Any],
+    children: Mapping[str, list[str]],
+    ctx: ObjectContext,
+    seen: set[str],
+) -> Feature:
+    seen.add(oid)
+    obj = objects[oid]
+    kids = tuple(
+        _feature(cid, objects, children, ctx, seen)
+        for cid in children.get(oid, ())
+        if cid not in seen
+    )
+    return Feature(
+        id=oid,
+        type=obj["type"],
+        attributes=flatten_attributes(obj),
+        geometries=_geometries(oid, obj, ctx),
+        children=kids,
+        source=ctx.source,
+    )
+
+
+def build_features(
+    objects: Mapping[str, Any],
+    ctx: ObjectContext,
+    *,
+    types: Iterable[str] | None = None,
+    tops: list[str] | None = None,
+    children: dict[str, list[str]] | None = None,
+) -> Iterator[Feature]:
+    """Yield the top-level features of ``objects`` one by one, children nested.
+
+    ``types`` selects top-level types (None: all); ``tops``/``children`` may be given when the
+    hierarchy was already computed with :func:`hierarchy`.
+    """
+    if tops is None or children is None:
+        tops, children = hierarchy(objects, ctx.skip)
+    wanted = None if types is None else frozenset(types)
+    for oid in tops:
+        if wanted is None or objects[oid]["type"] in wanted:
+            yield _feature(oid, objects, children, ctx, set())

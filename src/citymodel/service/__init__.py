@@ -1,0 +1,1 @@
+"""The HTTP service: job API, tile server and viewer (``citymodel serve``)."""

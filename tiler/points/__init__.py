@@ -1,0 +1,1 @@
+"""Point cloud tiling: out-of-core octree, subsampled parents, glTF/pnts point contents."""
