@@ -394,8 +394,16 @@ class CityGMLFormat:
         return sniff(path)
 
     def open(self, path: Path, **options: Any) -> CityGMLReader:
-        """Open ``path`` for streaming; options: ``in_crs``."""
-        return CityGMLReader(path, **options)
+        """Open ``path`` for streaming; options: ``in_crs``.
+
+        Options of other formats (IFC's ``origin`` in a run that tiles a city together with
+        an IFC design, ``tile city.gml --replace design.ifc --origin ...``) do not apply to
+        CityGML and are ignored.
+        """
+        ignored = sorted(set(options) - {"in_crs"})
+        if ignored:
+            log.debug("%s: options %s do not apply to CityGML", path, ", ".join(ignored))
+        return CityGMLReader(path, in_crs=options.get("in_crs"))
 
 
 CITYGML_FORMAT: Final[FormatPlugin] = CityGMLFormat()

@@ -133,8 +133,8 @@ def test_origin_for_citygml_input_is_an_error(tmp_path: Path) -> None:
             "1,2,3",
         ],
     )
-    assert result.exit_code == 1
-    assert "origin does not apply to citygml input" in result.output
+    assert result.exit_code == 2
+    assert "--origin applies to IFC input only" in result.output
 
 
 def test_tile_an_ifc_model(models: dict[str, Path], tmp_path: Path) -> None:

@@ -260,13 +260,14 @@ def test_bad_origin_option(model: Path) -> None:
         IFCReader(model, origin="a,b,c")
 
 
-def test_origin_option_for_citygml_is_an_input_error(tmp_path: Path) -> None:
+def test_origin_option_is_ignored_by_citygml(tmp_path: Path) -> None:
+    # a city tiled with an IFC design passes the design's origin to every reader
     gml = tmp_path / "b.gml"
     gml.write_text(
         '<core:CityModel xmlns:core="http://www.opengis.net/citygml/2.0"></core:CityModel>'
     )
-    with pytest.raises(InputError, match="origin does not apply to citygml"):
-        open_source(gml, origin=(1.0, 2.0, 3.0, 0.0))
+    with open_source(gml, origin=(1.0, 2.0, 3.0, 0.0)) as reader:
+        assert list(reader.features()) == []
 
 
 def test_missing_ifcopenshell_is_a_clear_error(

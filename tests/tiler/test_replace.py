@@ -29,6 +29,7 @@ from citymodel.tiler.lod import LodPolicy
 from citymodel.tiler.partition import PartitionOptions
 from citymodel.tiler.replace import ReplaceRule, hide_replaced, plan_replacement
 from citymodel.tiler.validate import validate_tileset
+from tests.converters.ifc_models import Box, write_model
 from tests.tiler.conftest import assert_check_tileset_passes
 from tests.tiler.ifc_design import write_design
 from tests.tiler.tileset_walk import building_ids, walk_tileset
@@ -339,3 +340,29 @@ def test_command_line_rules() -> None:
     by_id, add_a, add_b = replace_rules((a, b), ids, 0.5)
     assert (by_id.source, by_id.ids, by_id.label) == (None, ids, "a.ifc, b.ifc")
     assert (add_a.source, add_a.ids, add_b.source, add_b.ids) == (a, frozenset(), b, frozenset())
+
+
+def test_design_without_georeferencing_placed_by_origin(
+    city: list[Path], features: list[Feature], tmp_path: Path
+) -> None:
+    """``tile city --replace design.ifc --in-crs ... --origin ...``: the origin places the design
+    (the CityGML readers ignore it) and its footprint replaces the building below."""
+    low, high = extent(features[TARGET])
+    size = (float(high[0] - low[0]) + 2.0, float(high[1] - low[1]) + 2.0, 12.0)
+    design = write_model(tmp_path / "design.ifc", boxes=(Box(origin=(0.0, 0.0, 0.0), size=size),))
+    origin = f"{low[0] - 1.0},{low[1] - 1.0},{low[2]}"
+    out = tmp_path / "tiles"
+    args = ["tile", *map(str, city), "-o", str(out), "-j", "1", "--replace", str(design)]
+    args += ["--in-crs", "EPSG:25832+7837", "--origin", origin]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert f"by design.ifc: {features[TARGET].id}" in result.output
+    shown = set().union(*content_ids(out))
+    assert features[TARGET].id not in shown
+    assert ifc_ids_placed(design, origin) <= shown
+
+
+def ifc_ids_placed(path: Path, origin: str) -> set[str]:
+    values = (*(float(v) for v in origin.split(",")), 0.0)
+    with open_source(path, in_crs="EPSG:25832+7837", origin=values) as reader:
+        return {f.id for f in reader.features(report=JobReport())}

@@ -89,7 +89,7 @@ def convert(
         types=types,
         grids=grids,
         strict=strict,
-        reader_options=reader_options(origin, in_crs),
+        reader_options=reader_options(origin, in_crs, inputs),
         selection=feature_selection(bbox, ids, ids_file),
     )
     with job_report(report_path, strict=strict) as report, ProgressLine("convert") as progress:

@@ -30,7 +30,7 @@ def info(
     (one pass over the points) and whether the header bounds are tight.
     """
     summary = summarise(
-        describe(inputs, in_crs=in_crs, reader_options=reader_options(origin, in_crs))
+        describe(inputs, in_crs=in_crs, reader_options=reader_options(origin, in_crs, inputs))
     )
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2, default=str))

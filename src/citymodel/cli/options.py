@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -220,15 +221,26 @@ def origin_option(f: F) -> F:
 
 
 def reader_options(
-    origin: tuple[float, float, float, float] | None, in_crs: str | None
+    origin: tuple[float, float, float, float] | None,
+    in_crs: str | None,
+    inputs: Iterable[str | os.PathLike[str]] = (),
 ) -> tuple[tuple[str, Any], ...]:
-    """Reader options of ``--origin`` (which needs ``--in-crs``)."""
+    """Reader options of ``--origin`` (which needs ``--in-crs`` and an IFC file among ``inputs``).
+
+    Readers of other formats ignore ``origin`` (a city tiled with an IFC design passes it to
+    both), so an ``--origin`` that no input can use is refused here instead.
+    """
     if origin is None:
         return ()
     if in_crs is None:
         raise click.UsageError(
             "--origin needs --in-crs, the CRS of the origin (e.g. --in-crs EPSG:25832+7837)"
         )
+    from citymodel.formats import format_for
+    from citymodel.sources import expand_inputs
+
+    if not any(format_for(path).name == "ifc" for path in expand_inputs(list(inputs))):
+        raise click.UsageError("--origin applies to IFC input only, and no input is an IFC file")
     return (("origin", origin),)
 
 

@@ -151,7 +151,7 @@ def tile(
         lod=lod,
         types=types,
         strict=strict,
-        reader_options=reader_options(origin, in_crs),
+        reader_options=reader_options(origin, in_crs, [*inputs, *replace]),
         compress=compress,  # type: ignore[arg-type]  # validated by click.Choice
         executor=resolve_executor(executor, scheduler),
         scheduler=scheduler,
