@@ -28,7 +28,13 @@ from lxml import etree
 from citymodel._typing import AttributeValue
 from citymodel.converters._gml import children, line_of
 
-__all__ = ["ADDRESS_FIELDS", "CORE_ATTRIBUTE_NAMES", "AttributeCollector", "AttributeVocabulary"]
+__all__ = [
+    "ADDRESS_FIELDS",
+    "CORE_ATTRIBUTE_NAMES",
+    "MODULE_ATTRIBUTES",
+    "AttributeCollector",
+    "AttributeVocabulary",
+]
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +122,25 @@ CORE_ATTRIBUTE_NAMES: Final = frozenset(
         *ADDRESS_FIELDS.values(),
     }
 )
-"""Every name the reader may give a core attribute; generic attributes never take one."""
+"""Every name the reader may give a building's core attribute; generic attributes never take one.
+
+A generic attribute is also renamed ``gen_<name>`` when the object has a thematic attribute of
+that name (e.g. ``species`` of a SolitaryVegetationObject, see :data:`MODULE_ATTRIBUTES`).
+"""
+
+MODULE_ATTRIBUTES: Final[dict[str, dict[str, Callable[[str], AttributeValue]]]] = {
+    "vegetation": {
+        "species": str,
+        "height": _as_float,
+        "trunkDiameter": _as_float,
+        "crownDiameter": _as_float,
+        "averageHeight": _as_float,
+    },
+    "transportation": {"surfaceMaterial": str},
+    "bridge": {"isMovable": str},
+    "waterbody": {"waterLevel": str},
+}
+"""Thematic attributes beyond class/function/usage per CityGML module (metres for measures)."""
 
 
 def _text(el: Element) -> str | None:
@@ -158,12 +182,15 @@ class AttributeCollector:
                 values = [a.get(name, "") for a in self.addresses]
                 if any(values):
                     out[name] = "; ".join(values)
+        core = self.core
         for name, value in self.generic.items():
-            out[f"gen_{name}" if name in CORE_ATTRIBUTE_NAMES else name] = value
+            clash = name in CORE_ATTRIBUTE_NAMES or name in core
+            out[f"gen_{name}" if clash else name] = value
         return out
 
 
-Handler = Callable[[Element, AttributeCollector], None]
+Handler = Callable[[Element, str, AttributeCollector], None]
+"""``handler(element, its tag, collector)``: the caller has read the tag already."""
 
 
 class AttributeVocabulary:
@@ -172,10 +199,22 @@ class AttributeVocabulary:
     Parameters
     ----------
     core_ns, building_ns, generics_ns, gml_ns
-        Namespaces of the document's CityGML version.
+        Namespaces of the document's CityGML version; ``building_ns`` is the namespace of the
+        thematic module whose objects are read (building, bridge, vegetation ...).
+    extra
+        Further thematic attributes of that module by local name, with their value converter
+        (:data:`MODULE_ATTRIBUTES`).
     """
 
-    def __init__(self, *, core_ns: str, building_ns: str, generics_ns: str, gml_ns: str) -> None:
+    def __init__(
+        self,
+        *,
+        core_ns: str,
+        building_ns: str,
+        generics_ns: str,
+        gml_ns: str,
+        extra: dict[str, Callable[[str], AttributeValue]] | None = None,
+    ) -> None:
         self._core = core_ns
         self._gen = generics_ns
         self._external_object = f"{{{core_ns}}}externalObject"
@@ -190,7 +229,7 @@ class AttributeVocabulary:
         handlers: dict[object, Handler] = {}
 
         def text(ns: str, local: str, convert: Callable[[str], AttributeValue] = str) -> None:
-            def handle(el: Element, out: AttributeCollector) -> None:
+            def handle(el: Element, tag: str, out: AttributeCollector) -> None:
                 value = _text(el)
                 if value is not None:
                     out.add(local, convert(value))
@@ -216,6 +255,8 @@ class AttributeVocabulary:
         text(building_ns, "yearOfDemolition", _as_year)
         text(building_ns, "storeysAboveGround", _as_int)
         text(building_ns, "storeysBelowGround", _as_int)
+        for local, convert in (extra or {}).items():
+            text(building_ns, local, convert)
         handlers[f"{{{building_ns}}}measuredHeight"] = self._measured_height
         handlers[f"{{{core_ns}}}externalReference"] = self._external_reference
         handlers[f"{{{building_ns}}}address"] = self._address
@@ -229,7 +270,7 @@ class AttributeVocabulary:
         handlers[self._set_tag] = self._generic
         self.handlers = handlers
 
-    def _measured_height(self, el: Element, out: AttributeCollector) -> None:
+    def _measured_height(self, el: Element, tag: str, out: AttributeCollector) -> None:
         value = _text(el)
         if value is None:
             return
@@ -238,21 +279,22 @@ class AttributeVocabulary:
         if uom is not None and uom not in _METRE_UOMS:
             out.add("measuredHeight_uom", uom)
 
-    def _external_reference(self, el: Element, out: AttributeCollector) -> None:
+    def _external_reference(self, el: Element, tag: str, out: AttributeCollector) -> None:
         names = self._external_names
         for child in children(el):
-            name = names.get(child.tag)
+            child_tag = child.tag
+            name = names.get(child_tag)
             if name is not None:
                 value = _text(child)
                 if value is not None:
                     out.add(name, value)
-            elif child.tag == self._external_object:
+            elif child_tag == self._external_object:
                 for part in children(child):
                     name = names.get(part.tag)
                     if name is not None and (value := _text(part)) is not None:
                         out.add(name, value)
 
-    def _address(self, el: Element, out: AttributeCollector) -> None:
+    def _address(self, el: Element, tag: str, out: AttributeCollector) -> None:
         tags = self._xal_tags
         for address in el.iter(f"{{{self._core}}}Address"):
             fields: dict[str, str] = {}
@@ -262,21 +304,23 @@ class AttributeVocabulary:
                     fields[name] = value
             out.addresses.append(fields)
 
-    def _generic(self, el: Element, out: AttributeCollector, prefix: str = "") -> None:
+    def _generic(self, el: Element, tag: str, out: AttributeCollector, prefix: str = "") -> None:
         name = el.get("name")
         if not name:
             log.debug("generic attribute without a name at line %s", line_of(el))
             return
-        if el.tag == self._set_tag:
-            for child in el:
-                if child.tag in self._generic_converters or child.tag == self._set_tag:
-                    self._generic(child, out, prefix=f"{prefix}{name}.")
+        if tag == self._set_tag:
+            for child in children(el):
+                child_tag = child.tag
+                if child_tag in self._generic_converters or child_tag == self._set_tag:
+                    self._generic(child, child_tag, out, prefix=f"{prefix}{name}.")
             return
-        convert = self._generic_converters.get(el.tag)
+        convert = self._generic_converters.get(tag)
         if convert is None:
             return
-        for value_el in el:
-            if value_el.tag == self._value_tag:
+        value_tag = self._value_tag
+        for value_el in children(el):
+            if value_el.tag == value_tag:
                 value = _text(value_el)
                 if value is not None:
                     out.add_generic(prefix + name, convert(value))

@@ -4,7 +4,7 @@
 (:class:`DocumentReader`), then cleared and removed together with everything before it, so
 the tree never holds more than one object. Drafts of many objects wait in a
 :class:`~citymodel.converters._gml_batch.SurfaceBatch` until their coordinates are parsed in
-one numpy call; then the features are built and yielded in document order.
+one vectorised numpy pass; then the features are built and yielded in document order.
 """
 
 from __future__ import annotations
@@ -13,25 +13,38 @@ import logging
 import re
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import numpy as np
 from lxml import etree
 
 from citymodel._typing import Float64Array
+from citymodel.converters._citygml_appearance import DocumentAppearances
 from citymodel.converters._citygml_attributes import AttributeCollector
+from citymodel.converters._citygml_implicit import (
+    Instance,
+    concat_geometries,
+    parse_matrix,
+    place,
+)
 from citymodel.converters._citygml_vocabulary import (
     ATTRIBUTE,
     BOUNDARY,
     CITYGML_3_0_CORE,
     COUNTED,
+    CURVE,
     ENVELOPE,
     GEOMETRY,
+    GROUP_MEMBER,
+    IMPLICIT,
+    NOT_MESHED,
     PART,
+    RELIEF_LOD,
     UNKNOWN,
     VERSIONS,
+    ObjectClass,
     Vocabulary,
     vocabulary,
 )
@@ -42,6 +55,7 @@ from citymodel.converters._gml import (
     GeometryWalker,
     SurfaceSink,
     children,
+    coordinates_text,
     line_of,
     local_name,
     parse_dimension,
@@ -184,16 +198,14 @@ def _root_vocabulary(root: etree._Element, source: XMLSource) -> Vocabulary:
             path=source.display,
             line=line_of(root),
         )
-    if qname.namespace == CITYGML_3_0_CORE:
-        raise UnsupportedFormatError(
-            "CityGML 3.0 is not supported yet (CityGML 1.0 and 2.0 are)",
-            path=source.display,
-            line=line_of(root),
-        )
+    if qname.namespace == CITYGML_3_0_CORE:  # read by _citygml3_document.DocumentReader3
+        from citymodel.converters._citygml3_vocabulary import vocabulary3
+
+        return vocabulary3()
     version = VERSIONS.get(qname.namespace or "")
     if version is None:
         raise UnsupportedFormatError(
-            f"not CityGML 1.0/2.0: CityModel in namespace {qname.namespace!r}",
+            f"not CityGML 1.0/2.0/3.0: CityModel in namespace {qname.namespace!r}",
             path=source.display,
             line=line_of(root),
         )
@@ -202,7 +214,12 @@ def _root_vocabulary(root: etree._Element, source: XMLSource) -> Vocabulary:
 
 @dataclass(slots=True)
 class _Draft:
-    """A feature whose geometry waits for the batch's coordinate parse."""
+    """A feature whose geometry waits for the batch's coordinate parse.
+
+    ``instances`` are implicit representations (placed when the feature is finished);
+    ``bound`` holds geometries already taken from a batch while the feature waits for a
+    template defined later in the document.
+    """
 
     id: str
     type: str
@@ -210,19 +227,57 @@ class _Draft:
     attributes: dict[str, Any]
     sinks: list[int] = field(default_factory=list)
     children: list[_Draft] = field(default_factory=list)
+    instances: list[Instance] | None = None
+    bound: list[SurfaceGeometry] | None = None
 
-    def finish(self, geometries: list[SurfaceGeometry | None], path: str) -> Feature:
+    def finish(
+        self, geometries: list[SurfaceGeometry | None], path: str, place: _Place | None = None
+    ) -> Feature:
         """The feature, with its geometries taken from the built batch (by sink index)."""
-        geoms = [g for i in self.sinks if (g := geometries[i]) is not None]
-        geoms.sort(key=lambda g: float(g.lod))
+        if self.bound is not None:
+            geoms = self.bound
+        else:
+            geoms = [g for i in self.sinks if (g := geometries[i]) is not None]
+        if self.instances and place is not None:
+            geoms = place(self, geoms)
+        if len(geoms) > 1:
+            geoms.sort(key=lambda g: float(g.lod))
         return Feature(
             id=self.id,
             type=self.type,
             attributes=self.attributes,
             geometries=tuple(geoms),
-            children=tuple(c.finish(geometries, path) for c in self.children),
+            children=tuple([c.finish(geometries, path, place) for c in self.children])
+            if self.children
+            else (),
             source=SourceRef(path, self.line),
         )
+
+    def all_sinks(self) -> list[int]:
+        """The batch sink indices of this draft and all its descendants."""
+        if not self.children:
+            return self.sinks
+        out = list(self.sinks)
+        for child in self.children:
+            out += child.all_sinks()
+        return out
+
+    def bind(self, geometries: list[SurfaceGeometry | None]) -> None:
+        """Take this draft's (and its children's) geometries from the batch now."""
+        self.bound = [g for i in self.sinks if (g := geometries[i]) is not None]
+        self.sinks = []
+        for child in self.children:
+            child.bind(geometries)
+
+    def template_keys(self) -> Iterator[str]:
+        """The template ids the implicit representations of this draft tree use."""
+        for inst in self.instances or ():
+            yield inst.key
+        for child in self.children:
+            yield from child.template_keys()
+
+
+_Place = Callable[[_Draft, list[SurfaceGeometry]], list[SurfaceGeometry]]
 
 
 @dataclass(slots=True)
@@ -291,12 +346,26 @@ class DocumentReader:
         self.srs = self.srs or dataset_srs
         env_dim = header.envelope.srs_dimension if header.envelope else None
         self.dim = env_dim or DEFAULT_DIMENSION
+        self.source_name = source.name
+        """The document's file name, the stem of generated feature ids."""
         self.walker = GeometryWalker(self.vocab.gml, on_problem=self._problem, srs_ok=srs_ok)
         self.batch = SurfaceBatch()
         self.drafts: list[_Draft] = []
         self.generated_ids = 0
         self.unclosed_rings = 0
         self.first_unclosed: tuple[str, int | None] | None = None
+        self.appearances: DocumentAppearances | None = None
+        """Attaches materials/textures to the geometries when set (by the reader)."""
+        self.templates: dict[str, SurfaceGeometry | str] = {}
+        """Implicit geometry templates by id (local coordinates), or why one is unusable."""
+        self.instance_count = 0
+        self.implicit_drafts: set[int] = set()
+        """``id()`` of the top-level drafts with implicit representations."""
+        self.waiting: list[_Draft] = []
+        """Drafts waiting for a template defined later in the document."""
+        self.curves: Counter[str] = Counter()
+        self.first_curve: tuple[str, int | None] | None = None
+        self.unknown: Counter[str] = Counter()
 
     # -- reporting ---------------------------------------------------------------------------
 
@@ -324,8 +393,11 @@ class DocumentReader:
 
     # -- the document ------------------------------------------------------------------------
 
-    def features(self, wanted: bool) -> Iterator[Feature]:
-        """Yield the document's Buildings (``wanted``) or only count its objects.
+    def features(self, wanted: bool | Collection[str]) -> Iterator[Feature]:
+        """Yield the document's city objects, or only count them.
+
+        ``wanted``: True reads every top-level object, False only counts them, a collection
+        of feature type names (``"Building"``, ``"Road"`` ...) reads those.
 
         Raises
         ------
@@ -345,6 +417,7 @@ class DocumentReader:
                 if self.batch.text_chars >= _BATCH_CHARS or len(self.drafts) >= _BATCH_OBJECTS:
                     yield from self._flush()
             yield from self._flush()
+            yield from self._finish_waiting()
         except etree.XMLSyntaxError as err:
             raise _syntax_error(err, self.source) from err
         except (OSError, EOFError, zlib.error) as err:
@@ -353,23 +426,40 @@ class DocumentReader:
             stream.close()
             self._final_notes()
 
-    def _member(self, member: etree._Element, position: int, wanted: bool) -> int:
+    def _member(self, member: etree._Element, position: int, wanted: bool | Collection[str]) -> int:
         """Read the top-level object(s) of a member element; returns the updated position."""
-        vocab = self.vocab
+        classes = self.vocab.classes
         stats = self.stats
         for obj in children(member):
             tag = obj.tag
             if not isinstance(tag, str):
                 continue
             position += 1
-            if tag == vocab.building:
-                if stats is not None:
-                    stats.counts["Building"] += 1
-                if wanted:
-                    self._read_object(obj, position)
-            elif stats is not None:
-                stats.counts[local_name(tag)] += 1
+            cls = classes.get(tag)
+            if cls is None:
+                self._unknown_object(obj, tag, wanted is True)
+                continue
+            if stats is not None:
+                stats.counts[cls.type] += 1
+            if wanted is True or (wanted is not False and cls.type in wanted):
+                self._read_object(obj, cls, position)
         return position
+
+    def _unknown_object(self, obj: etree._Element, tag: str, report: bool) -> None:
+        """Count a top-level object of a class that is not read; report it when all are read."""
+        name = local_name(tag)
+        if self.stats is not None:
+            self.stats.counts[name] += 1
+        if not report or "/appearance/" in tag:  # appearances are no city objects
+            return
+        self.unknown[name] += 1
+        self.skip(
+            f"{name} ({tag.partition('}')[0].lstrip('{')}) is not a CityGML "
+            f"{self.vocab.version.version} city object class this reader knows (an ADE?); "
+            "not converted",
+            obj.get(self.vocab.gml.id),
+            line_of(obj),
+        )
 
     def _final_notes(self) -> None:
         if self.unclosed_rings:
@@ -378,6 +468,14 @@ class DocumentReader:
             self.warn(
                 f"{self.source.display}: {self.unclosed_rings} ring(s) without closing point "
                 f"accepted as they are{at}"
+            )
+        if self.curves:
+            fid, line = self.first_curve or ("?", None)
+            kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.curves.items()))
+            self.warn(
+                f"{self.source.display}: {sum(self.curves.values())} curve geometries ({kinds}; "
+                f"first: {fid}" + (f", line {line}" if line else "") + ") are lines, not "
+                "surfaces; not meshed"
             )
         if self.generated_ids:
             self.warn(
@@ -389,6 +487,8 @@ class DocumentReader:
         if not self.drafts:
             return
         geometries, stats = self.batch.build(swap_xy=self.swap_xy, on_problem=self._problem)
+        if self.appearances is not None:
+            self.appearances.apply(geometries, *self.batch.built)
         self.unclosed_rings += stats.unclosed_rings
         if self.first_unclosed is None:
             self.first_unclosed = stats.first_unclosed
@@ -396,8 +496,27 @@ class DocumentReader:
         path = self.source.display
         if self.stats is not None:
             self.stats.add_bounds(geometries)
+        implicit = self.implicit_drafts
         for draft in drafts:
-            feature = draft.finish(geometries, path)
+            if implicit and id(draft) in implicit:
+                implicit.discard(id(draft))
+                if self._waits(draft):  # a template defined further down: finish at the end
+                    draft.bind(geometries)
+                    self.waiting.append(draft)
+                    continue
+                feature = draft.finish(geometries, path, self._place)
+            else:
+                feature = draft.finish(geometries, path)
+            if self.stats is not None:
+                self._count(self.stats, feature)
+            yield feature
+
+    def _finish_waiting(self) -> Iterator[Feature]:
+        """The drafts that waited for templates, now that the whole document is read."""
+        waiting, self.waiting = self.waiting, []
+        path = self.source.display
+        for draft in waiting:
+            feature = draft.finish([], path, self._place)
             if self.stats is not None:
                 self._count(self.stats, feature)
             yield feature
@@ -413,72 +532,96 @@ class DocumentReader:
 
     # -- one top-level object --------------------------------------------------------------
 
-    def _read_object(self, obj: etree._Element, position: int) -> None:
+    def _read_object(self, obj: etree._Element, cls: ObjectClass, position: int) -> None:
         self.walker.begin_object(obj)
+        instances = self.instance_count
         try:
-            fallback = f"{self.source.name}#{position}"
-            draft = self._read_building(obj, "Building", fallback, self.dim, self.srs)
+            draft = self._read_feature(obj, cls, str(position), self.dim, self.srs)
         finally:
             self.walker.end_object()
+        if self.appearances is not None:
+            self.appearances.read_object(obj, draft.id, draft.all_sinks())
+        if self.instance_count != instances:
+            self.implicit_drafts.add(id(draft))
         self.drafts.append(draft)
 
-    def _read_building(
+    def _read_feature(
         self,
         el: etree._Element,
-        type_: str,
-        fallback_id: str,
+        cls: ObjectClass,
+        position: str,
         dim: int,
         srs: str | None,
     ) -> _Draft:
+        """Read a city object and the objects nested in it (parts, installations, areas ...).
+
+        ``position`` is the 1-based position of the top-level object in the document, with
+        ``.<k>`` appended per nesting level (a feature without gml:id gets the id
+        ``<file name>#<position>``).
+        """
         vocab = self.vocab
         fid = el.get(vocab.gml.id)
         if not fid:
-            fid = fallback_id
+            fid = f"{self.source_name}#{position}"
             self.generated_ids += 1
         attrs = AttributeCollector()
         thematic: dict[str, SurfaceSink] = {}
-        plain: list[tuple[str, etree._Element]] = []
+        plain: list[tuple[str | None, etree._Element, bool]] = []  # (lod, property, is a solid)
         parts: list[_Draft] = []
+        implicit: list[tuple[str, etree._Element]] = []
         geometry_ok = True
-        table = vocab.building_children
+        relief_lod: str | None = None
+        members: dict[str, list[str]] | None = None
+        table = cls.children
         surface_types = vocab.surface_types
         surface_lods = vocab.surface_lods
-        opening = vocab.opening
+        solids = vocab.solid_properties
+        openings = vocab.openings
         collect = self.walker.collect
         for child in children(el):
-            entry = table.get(child.tag)
+            tag = child.tag
+            entry = table.get(tag)
             if entry is None:
                 continue
             kind, arg = entry
-            if kind == ATTRIBUTE:
-                arg(child, attrs)
-            elif kind == BOUNDARY:
-                # CGML-2: bldg:boundedBy/<Roof|Wall|...Surface>/bldg:lodNMultiSurface (inlined:
-                # this is the innermost loop over the thematic surfaces of every building)
+            if kind == BOUNDARY:
+                # CGML-2: <module>:boundedBy/<Roof|Wall|...Surface>/<module>:lodNMultiSurface
+                # (inlined: this is the innermost loop over the thematic surfaces of every
+                # building)
                 if not geometry_ok:
                     continue
-                for surface in children(child) if len(child) else self._held(child, fid):
+                for surface in children(child) or self._held(child, fid):
                     stype = surface_types.get(surface.tag, UNKNOWN)
                     for prop in children(surface):
-                        lod = surface_lods.get(prop.tag)
+                        prop_tag = prop.tag
+                        lod = surface_lods.get(prop_tag)
                         if lod is not None:
                             sink = thematic.get(lod)
                             if sink is None:
                                 sink = thematic[lod] = SurfaceSink(fid, lod)
                             collect(prop, sink, stype, dim, srs)
-                        elif prop.tag == opening:
+                        elif prop_tag in openings:
                             self._openings(prop, thematic, fid, dim, srs)
+            elif kind == ATTRIBUTE:
+                arg(child, tag, attrs)
             elif kind == GEOMETRY:
-                plain.append((arg, child))
+                if arg is None and not self._tin_triangles(child, fid):
+                    continue
+                plain.append((arg, child, tag in solids))
             elif kind == PART:
-                for part in self._held(child, fid):
-                    if part.tag == vocab.building_part:
-                        k = len(parts) + 1
-                        parts.append(
-                            self._read_building(
-                                part, "BuildingPart", f"{fallback_id}.{k}", dim, srs
+                for held in self._held(child, fid):
+                    sub = vocab.classes.get(held.tag)
+                    if sub is None:
+                        if isinstance(held.tag, str):
+                            self.skip(
+                                f"{local_name(held.tag)} in {local_name(tag)} is not a city "
+                                "object class read; left out",
+                                fid,
+                                line_of(held),
                             )
-                        )
+                        continue
+                    k = len(parts) + 1
+                    parts.append(self._read_feature(held, sub, f"{position}.{k}", dim, srs))
             elif kind == ENVELOPE:
                 for env in child:
                     if env.tag != vocab.gml.envelope:
@@ -496,13 +639,83 @@ class DocumentReader:
                                 fid,
                                 line_of(env),
                             )
+            elif kind == IMPLICIT:
+                implicit.append((arg, child))
+            elif kind == CURVE:
+                self.curves[arg if arg.startswith("lod0N") else local_name(tag)] += 1
+                if self.first_curve is None:
+                    self.first_curve = (fid, line_of(child))
+            elif kind == NOT_MESHED:
+                self.skip(
+                    f"{cls.type}: {arg} is not a surface and is not meshed; left out",
+                    fid,
+                    line_of(child),
+                )
+            elif kind == RELIEF_LOD:
+                text = (child.text or "").strip()
+                relief_lod = text if text.isdigit() else None
+            elif kind == GROUP_MEMBER:
+                if members is None:
+                    members = {}
+                members.setdefault(arg, []).extend(self._group_member(child, fid, position, parts))
             elif kind == COUNTED and self.stats is not None:
                 self.stats.counts[arg] += 1
-        draft = _Draft(id=fid, type=type_, line=line_of(el), attributes=attrs.result())
+        result = attrs.result()
+        if members:
+            for name, ids in members.items():
+                result[name] = "; ".join(ids)
+        draft = _Draft(id=fid, type=cls.type, line=line_of(el), attributes=result)
         draft.children = parts
         if geometry_ok:
-            self._choose_geometry(draft, thematic, plain, dim, srs)
+            if relief_lod is not None or any(lod is None for lod, _, _ in plain):
+                lod_text = relief_lod or "1"
+                plain = [(lod or lod_text, p, s) for lod, p, s in plain]
+            self._choose_geometry(draft, thematic, plain, cls.default_surface, dim, srs)
+            if implicit:
+                draft.instances = self._implicit_instances(
+                    implicit, fid, cls.default_surface, dim, srs
+                )
         return draft
+
+    def _tin_triangles(self, prop: etree._Element, fid: str) -> bool:
+        """Whether a ``dem:tin`` holds triangles; a control-point-only ``gml:Tin`` is reported."""
+        gml = self.vocab.gml
+        for geom in children(prop):
+            if geom.tag != gml.tin:
+                continue
+            triangles = any(len(p) for p in geom.iter(gml.triangle_patches))
+            if not triangles and any(True for _ in geom.iter(self.vocab.control_point)):
+                self.skip(
+                    "TINRelief: gml:Tin with control points only (no gml:trianglePatches); "
+                    "an untriangulated TIN is not meshed; left out",
+                    fid,
+                    line_of(geom),
+                )
+                return False
+        return True
+
+    def _group_member(
+        self, prop: etree._Element, fid: str, position: str, parts: list[_Draft]
+    ) -> list[str]:
+        """Ids of a ``grp:groupMember``/``grp:parent``; an inline member is read as a child."""
+        href = prop.get(XLINK_HREF)
+        if href is not None:
+            return [href[1:] if href.startswith("#") else href]
+        ids: list[str] = []
+        for held in children(prop):
+            sub = self.vocab.classes.get(held.tag)
+            if sub is None:
+                self.skip(
+                    f"group member {local_name(held.tag)} is not a city object class read; "
+                    "left out",
+                    fid,
+                    line_of(held),
+                )
+                continue
+            draft = self._read_feature(held, sub, f"{position}.{len(parts) + 1}", self.dim, None)
+            parts.append(draft)
+            ids.append(draft.id)
+        return ids
 
     def _held(self, prop: etree._Element, fid: str) -> list[etree._Element]:
         """The object(s) held by a property element; an ``xlink:href`` is followed."""
@@ -558,27 +771,30 @@ class DocumentReader:
         self,
         draft: _Draft,
         thematic: dict[str, SurfaceSink],
-        plain: list[tuple[str, etree._Element]],
+        plain: list[tuple[str, etree._Element, bool]],
+        surface: int,
         dim: int,
         srs: str | None,
     ) -> None:
-        """Pick per LoD the thematic surfaces, else the solid, else the multi-surfaces."""
-        solids = self.vocab.solid_properties
+        """Pick per LoD the thematic surfaces, else the solid, else the multi-surfaces.
+
+        Polygons outside thematic surfaces get the ``surface`` type (the object class's).
+        """
         chosen: dict[str, SurfaceSink] = {}
         for lod, sink in thematic.items():
             if sink.polygon_count:
-                lod_solids = [p for lp, p in plain if lp == lod and p.tag in solids]
+                lod_solids = [p for lp, p, solid in plain if solid and lp == lod]
                 sink.solid = bool(lod_solids) and self._same_polygons(lod_solids, sink)
                 chosen[lod] = sink
         if plain:
-            for lod in dict.fromkeys(lp for lp, _ in plain):
+            for lod in dict.fromkeys(lp for lp, _, _ in plain):
                 if lod in chosen:
                     continue  # CGML-3: the thematic surfaces already render this LoD
-                props = [p for lp, p in plain if lp == lod]
-                lod_solids = [p for p in props if p.tag in solids]
+                props = [(p, solid) for lp, p, solid in plain if lp == lod]
+                lod_solids = [p for p, solid in props if solid]
                 sink = SurfaceSink(draft.id, lod)
-                for prop in lod_solids or props:
-                    self.walker.collect(prop, sink, UNKNOWN, dim, srs)
+                for prop in lod_solids or [p for p, _ in props]:
+                    self.walker.collect(prop, sink, surface, dim, srs)
                 sink.solid = bool(lod_solids)
                 if sink.polygon_count:
                     chosen[lod] = sink
@@ -617,3 +833,156 @@ class DocumentReader:
                 refs.add(href[1:] if href.startswith("#") else href)
         ids = sink.poly_ids
         return len(refs) == len(ids) and None not in ids and refs.issuperset(ids)
+
+    # -- implicit geometry -----------------------------------------------------------------
+
+    def _implicit_instances(
+        self,
+        props: list[tuple[str, etree._Element]],
+        fid: str,
+        surface: int,
+        dim: int,
+        srs: str | None,
+    ) -> list[Instance]:
+        """The ``lodNImplicitRepresentation`` properties of one object as :class:`Instance`."""
+        vocab = self.vocab
+        out: list[Instance] = []
+        for lod, prop in props:
+            for geometry in self._held(prop, fid):
+                line = line_of(geometry)
+                if geometry.tag != vocab.implicit_geometry:
+                    self.skip(
+                        f"{local_name(prop.tag)} holds {local_name(geometry.tag)}, not a "
+                        "core:ImplicitGeometry; left out",
+                        fid,
+                        line,
+                    )
+                    continue
+                instance = self._implicit_instance(geometry, lod, fid, surface, dim, srs)
+                if isinstance(instance, str):
+                    self.skip(f"{local_name(prop.tag)}: {instance}; left out", fid, line)
+                else:
+                    out.append(instance)
+                    self.instance_count += 1
+        return out
+
+    def _implicit_instance(
+        self,
+        geometry: etree._Element,
+        lod: str,
+        fid: str,
+        surface: int,
+        dim: int,
+        srs: str | None,
+    ) -> Instance | str:
+        """One ``core:ImplicitGeometry``: its template is parsed or looked up by id."""
+        vocab = self.vocab
+        matrix_text: str | None = None
+        key: str | None = None
+        library: str | None = None
+        reference: Float64Array | str = "no core:referencePoint"
+        for child in children(geometry):
+            tag = child.tag
+            if tag == vocab.transformation_matrix:
+                matrix_text = child.text or ""
+            elif tag == vocab.library_object:
+                library = (child.text or "").strip()
+            elif tag == vocab.reference_point:
+                reference = self._reference_point(child, dim)
+            elif tag == vocab.relative_geometry:
+                href = child.get(XLINK_HREF)
+                if href is not None:
+                    if "#" in href and not href.startswith("#"):
+                        return f"template {href!r} is in another document (not followed)"
+                    key = href.removeprefix("#")
+                    if key not in self.templates:
+                        target = self.walker.lookup(href)
+                        if target is not None and (parent := target.getparent()) is not None:
+                            self._parse_template(key, parent, fid, dim, srs)
+                else:
+                    held = children(child)
+                    if not held:
+                        return "empty core:relativeGMLGeometry"
+                    key = held[0].get(vocab.gml.id) or f"{fid}#lod{lod}-template"
+                    if key not in self.templates:
+                        self._parse_template(key, child, fid, dim, srs)
+        if key is None:
+            if library:
+                return f"the template is only a library object ({library!r}), which is not read"
+            return "no core:relativeGMLGeometry"
+        if isinstance(reference, str):
+            return reference
+        matrix = parse_matrix(matrix_text)
+        if isinstance(matrix, str):
+            return matrix
+        return Instance(lod=lod, key=key, matrix=matrix, reference=reference, surface=surface)
+
+    def _reference_point(self, prop: etree._Element, dim: int) -> Float64Array | str:
+        """The reference point of a ``core:referencePoint`` (x/y swapped as the reader does)."""
+        gml = self.vocab.gml
+        text: str | None = None
+        for point in children(prop):
+            for child in children(point):
+                if child.tag == gml.pos:
+                    text = child.text
+                elif child.tag == gml.coordinates:
+                    found = coordinates_text(child)
+                    text = found if isinstance(found, str) else found[0]
+        try:
+            values = [float(v) for v in (text or "").split()]
+        except ValueError:
+            return f"referencePoint {text!r} is not numeric"
+        if len(values) != 3 or not all(np.isfinite(values)):
+            return f"referencePoint needs 3 coordinates, found {len(values)}"
+        if self.swap_xy:
+            values[0], values[1] = values[1], values[0]
+        return np.array(values, dtype=np.float64)
+
+    def _parse_template(
+        self, key: str, prop: etree._Element, fid: str, dim: int, srs: str | None
+    ) -> None:
+        """Parse the template geometry held by ``prop`` (local coordinates) and keep it."""
+        sink = SurfaceSink(fid, "0")
+        self.walker.add_property(prop, sink, UNKNOWN, dim, srs)
+        batch = SurfaceBatch()
+        index = batch.add(sink)
+        geometries, _ = batch.build(swap_xy=False, on_problem=self._problem)
+        geometry = geometries[index]
+        self.templates[key] = (
+            geometry
+            if geometry is not None
+            else f"implicit geometry template {key!r} has no usable polygons"
+        )
+
+    def _waits(self, draft: _Draft) -> bool:
+        """Whether a draft uses a template not (yet) seen in the document."""
+        return any(key not in self.templates for key in draft.template_keys())
+
+    def _place(self, draft: _Draft, geoms: list[SurfaceGeometry]) -> list[SurfaceGeometry]:
+        """``geoms`` with the draft's implicit representations placed and merged per LoD."""
+        by_lod: dict[str, list[SurfaceGeometry]] = {}
+        for g in geoms:
+            by_lod.setdefault(g.lod, []).append(g)
+        placed_all: list[SurfaceGeometry] = []
+        for inst in draft.instances or ():
+            template = self.templates.get(inst.key)
+            if template is None:
+                template = f"implicit geometry template {inst.key!r} is not in the document"
+            if isinstance(template, str):
+                self.skip(
+                    f"LoD {inst.lod} implicit representation: {template}; left out",
+                    draft.id,
+                    draft.line,
+                )
+                continue
+            placed = place(template, inst.matrix, inst.reference, lod=inst.lod)
+            if inst.surface and not placed.surface_types.all():
+                types = np.where(
+                    placed.surface_types == UNKNOWN, inst.surface, placed.surface_types
+                )
+                placed = replace(placed, surface_types=types.astype(np.uint8))
+            by_lod.setdefault(inst.lod, []).append(placed)
+            placed_all.append(placed)
+        if self.stats is not None and placed_all:
+            self.stats.add_bounds(list(placed_all))
+        return [concat_geometries(parts, lod=lod) for lod, parts in by_lod.items()]

@@ -8,7 +8,7 @@ Two steps keep the per-polygon Python work small (performance.md):
    the raw coordinate text of each ring to a :class:`SurfaceSink` (one per feature and LoD).
    No number is parsed here.
 2. :class:`~citymodel.converters._gml_batch.SurfaceBatch` collects the sinks of many top-level
-   objects and converts all their coordinate text with **one** numpy call, then closes/opens
+   objects and converts all their coordinate text in **one** vectorised pass, then closes/opens
    rings, applies orientation and slices the result into
    :class:`~citymodel.model.SurfaceGeometry` objects with vectorised offset arithmetic.
 
@@ -487,13 +487,14 @@ class GeometryWalker:
         Handles the shape almost every CityGML building uses, with explicit loops and no
         per-element dispatch: ``prop / (MultiSurface | CompositeSurface | Solid/exterior/
         CompositeSurface) / surfaceMember / Polygon / (exterior | interior) / LinearRing /
-        posList``, exterior first, no ``xlink:href``, no srsName or srsDimension that differs
-        from the one in effect (a posList's own srsDimension is honoured). Children are reached
-        by index and ``getchildren()``: with lxml that is several times cheaper than creating
-        an iterator per element.
+        posList``, one element per property, exterior first, no ``xlink:href``, no srsName or
+        srsDimension that differs from the one in effect (a posList's own srsDimension is
+        honoured). Children are reached by index and ``getchildren()``: with lxml that is
+        several times cheaper than creating an iterator per element; a polygon's attributes are
+        read in one ``items()`` call.
         """
-        if not len(prop):
-            return False  # an xlink:href property (or an empty one)
+        if len(prop) != 1:
+            return False  # an xlink:href property (or an empty one, or two geometries)
         (
             solid_tag,
             multi_tag,
@@ -512,7 +513,7 @@ class GeometryWalker:
             if len(geom) != 1 or not _plain_attributes(geom, dim, srs):
                 return False  # interior shells: general walker
             boundary = geom[0]
-            if boundary.tag != exterior_tag or not len(boundary):
+            if len(boundary) != 1 or boundary.tag != exterior_tag:
                 return False  # an xlink:href exterior
             geom = boundary[0]
             tag = geom.tag
@@ -522,29 +523,35 @@ class GeometryWalker:
         dims = sink.dims
         ids = sink.ids
         ring_counts = sink.ring_counts
+        types = sink.types
+        poly_ids = sink.poly_ids
+        poly_lines = sink.poly_lines
         start = len(ring_counts)
         for member in children(geom):
-            if member.tag != member_tag or len(member) != 1:
+            if len(member) != 1 or member.tag != member_tag:
                 return False  # surfaceMembers, or an xlink:href member
             poly = member[0]
             if poly.tag != polygon_tag:
                 return False
             pid = None
-            n_attrib = len(poly.attrib)
-            if n_attrib:
-                pid = poly.get(idattr)
-                if n_attrib > 1 or pid is None or pid in ids:
-                    return False  # srsName/srsDimension on the polygon, or a repeated id
-            n_rings = len(poly)
-            if not n_rings:
+            attributes = poly.items()
+            if attributes:
+                if len(attributes) != 1:
+                    return False  # srsName/srsDimension on the polygon
+                name, value = attributes[0]
+                if name != idattr or not isinstance(value, str) or value in ids:
+                    return False  # another attribute, or a repeated id
+                pid = value
+            boundaries = children(poly)
+            if not boundaries:
                 return False
             expected = exterior_tag
-            for boundary in children(poly) if n_rings > 1 else (poly[0],):
-                if boundary.tag != expected or len(boundary) != 1:
+            for boundary in boundaries:
+                if len(boundary) != 1 or boundary.tag != expected:
                     return False  # exterior first, then interiors only
                 expected = interior_tag
                 ring = boundary[0]
-                if ring.tag != ring_tag or len(ring) != 1 or ring.get("srsDimension") is not None:
+                if len(ring) != 1 or ring.tag != ring_tag or ring.get("srsDimension") is not None:
                     return False  # CGML-4: a ring's own srsDimension: general walker
                 pos_list = ring[0]
                 if pos_list.tag != pos_list_tag:
@@ -554,11 +561,11 @@ class GeometryWalker:
                 dims.append(dim if d is None else (3 if d == "3" else parse_dimension(d, dim)))
             if pid is not None:
                 ids.add(pid)
-            ring_counts.append(n_rings)
-            sink.types.append(stype)
-            sink.poly_ids.append(pid)
+            ring_counts.append(len(boundaries))
+            types.append(stype)
+            poly_ids.append(pid)
             line: int = poly.sourceline  # type: ignore[assignment] # lxml-stubs
-            sink.poly_lines.append(line if line < _LINE_UNKNOWN else line_of(poly))
+            poly_lines.append(line if line < _LINE_UNKNOWN else line_of(poly))
         return len(ring_counts) > start
 
     def add_property(
@@ -760,16 +767,11 @@ class GeometryWalker:
 
 def _plain_attributes(geom: Element, dim: int, srs: str | None) -> bool:
     """Whether ``geom``'s attributes leave srsName and srsDimension as they are."""
-    if not len(geom.attrib):
-        return True
-    keys = geom.keys()
-    if "srsName" in keys:
-        s = geom.get("srsName")
-        if s is not None and s != srs:
-            return False
-    if "srsDimension" in keys:
-        return parse_dimension(geom.get("srsDimension"), dim) == dim
-    return True
+    s = geom.get("srsName")
+    if s is not None and s != srs:
+        return False
+    d = geom.get("srsDimension")
+    return d is None or parse_dimension(d, dim) == dim
 
 
 def _label(poly: Element, pid: str | None) -> str:

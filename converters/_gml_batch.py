@@ -1,7 +1,7 @@
 """Batched conversion of collected ring text into :class:`~citymodel.model.SurfaceGeometry`.
 
 The coordinate text of many buildings (:class:`~citymodel.converters._gml.SurfaceSink`
-objects) is parsed by **one** numpy call; closing points, orientation, validation and the
+objects) is parsed in **one** vectorised pass; closing points, orientation, validation and the
 per-feature slicing are vectorised offset arithmetic (performance.md).
 """
 
@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from itertools import chain
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from citymodel._typing import BoolArray, Float64Array, IndexArray
+from citymodel.converters._decimal_text import parse_plain_decimals
 from citymodel.converters._gml import ProblemSink, SurfaceSink, known_line
 from citymodel.model import SurfaceGeometry
 
@@ -36,12 +40,14 @@ class BatchStats:
 
 
 class SurfaceBatch:
-    """Collects :class:`SurfaceSink` objects and converts them together (one numpy parse)."""
+    """Collects :class:`SurfaceSink` objects and converts them together (one vectorised parse)."""
 
     def __init__(self) -> None:
         self._sinks: list[SurfaceSink] = []
         self.text_chars = 0
         """Characters of coordinate text queued so far (to decide when to build)."""
+        self.built: tuple[list[SurfaceSink], BoolArray] = ([], np.zeros(0, dtype=bool))
+        """The sinks of the last :meth:`build` and its usable-polygon mask over their polygons."""
 
     def __len__(self) -> int:
         return len(self._sinks)
@@ -69,6 +75,7 @@ class SurfaceBatch:
             return [], BatchStats()
         rings = _Rings.parse(sinks)
         poly_ok = rings.polygon_ok()
+        self.built = (sinks, poly_ok)
         sink_poly_end = np.cumsum([s.polygon_count for s in sinks], dtype=np.int64)
         names = _PolygonNames(sinks, sink_poly_end)
         if not poly_ok.all():
@@ -84,37 +91,46 @@ class SurfaceBatch:
                 int(open_rings.size), (f"{label} of feature {sink.owner}", names.line(p))
             )
         flipped = np.zeros(rings.n_polys, dtype=bool)
-        for s, begin in zip(sinks, sink_poly_end - [s.polygon_count for s in sinks], strict=True):
-            if s.flipped:
-                flipped[np.asarray(s.flipped, dtype=np.int64) + begin] = True
+        if any(s.flipped for s in sinks):
+            starts = (sink_poly_end - [s.polygon_count for s in sinks]).tolist()
+            for s, begin in zip(sinks, starts, strict=True):
+                if s.flipped:
+                    flipped[np.asarray(s.flipped, dtype=np.int64) + begin] = True
         vertices, ring_offsets = rings.gather(poly_ok, flipped)
         if swap_xy:
             vertices = vertices[:, [1, 0, 2]]
         kept_ring_counts = rings.ring_counts[poly_ok]
         polygon_offsets = np.zeros(kept_ring_counts.size + 1, dtype=np.int64)
         np.cumsum(kept_ring_counts, out=polygon_offsets[1:])
-        types = np.fromiter((t for s in sinks for t in s.types), np.uint8, rings.n_polys)[poly_ok]
+        types = _flat(sinks, "types", np.uint8, rings.n_polys)[poly_ok]
         kept_before = np.zeros(rings.n_polys + 1, dtype=np.int64)
         np.cumsum(poly_ok, out=kept_before[1:])
+        # polygon range [k0, k1) of every sink among the kept polygons
+        kept_end = kept_before[sink_poly_end]
+        kept_start = np.empty_like(kept_end)
+        kept_start[0] = 0
+        kept_start[1:] = kept_end[:-1]
+        local = _LocalOffsets.of(kept_start, kept_end, polygon_offsets, ring_offsets)
         out: list[SurfaceGeometry | None] = []
-        kept = kept_before.tolist()  # Python ints: cheaper slicing than numpy scalars
+        k_start = kept_start.tolist()  # Python ints: cheaper slicing than numpy scalars
+        k_end = kept_end.tolist()
         poly_off = polygon_offsets.tolist()
         ring_off = ring_offsets.tolist()
-        p_begin = 0
-        for s, p_end in zip(sinks, sink_poly_end.tolist(), strict=True):
-            k0, k1 = kept[p_begin], kept[p_end]
-            p_begin = p_end
+        ring_at = local.ring_start.tolist()
+        poly_at = local.polygon_start.tolist()
+        for j, s in enumerate(sinks):
+            k0, k1 = k_start[j], k_end[j]
             if k1 == k0:
                 out.append(None)
                 continue
             r0, r1 = poly_off[k0], poly_off[k1]
-            v0 = ring_off[r0]
+            ro, po = ring_at[j], poly_at[j]
             out.append(
                 SurfaceGeometry(
                     lod=s.lod,
-                    vertices=vertices[v0 : ring_off[r1]],
-                    ring_offsets=ring_offsets[r0 : r1 + 1] - v0,
-                    polygon_offsets=polygon_offsets[k0 : k1 + 1] - r0,
+                    vertices=vertices[ring_off[r0] : ring_off[r1]],
+                    ring_offsets=local.rings[ro : ro + r1 - r0 + 1],
+                    polygon_offsets=local.polygons[po : po + k1 - k0 + 1],
                     surface_types=types[k0:k1],
                     solid=s.solid,
                 )
@@ -166,14 +182,10 @@ class _Rings:
 
     @classmethod
     def parse(cls, sinks: list[SurfaceSink]) -> _Rings:
-        texts = [t for s in sinks for t in s.texts]
+        texts = list(chain.from_iterable([s.texts for s in sinks]))
         n_rings = len(texts)
-        dims = np.fromiter((d for s in sinks for d in s.dims), np.int64, n_rings)
-        ring_counts = np.fromiter(
-            (c for s in sinks for c in s.ring_counts),
-            np.int64,
-            sum(s.polygon_count for s in sinks),
-        )
+        dims = _flat(sinks, "dims", np.int64, n_rings)
+        ring_counts = _flat(sinks, "ring_counts", np.int64, sum(s.polygon_count for s in sinks))
         values, n_values = _parse_numbers(texts)
         ok = (dims == 3) & (n_values >= 0) & (n_values % 3 == 0)
         if not ok.all():
@@ -255,13 +267,76 @@ class _Rings:
         return self.xyz[np.repeat(self.start[keep], sizes) + local], ring_offsets
 
 
+def _flat(
+    sinks: list[SurfaceSink], name: str, dtype: type[np.generic], count: int
+) -> npt.NDArray[Any]:
+    """The per-ring or per-polygon list ``name`` of all sinks as one array."""
+    return np.fromiter(
+        chain.from_iterable([getattr(s, name) for s in sinks]), dtype=dtype, count=count
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _LocalOffsets:
+    """Every sink's ring and polygon offsets, relative to its own first vertex and first ring.
+
+    Sink ``j`` has its ``r1 - r0 + 1`` ring offsets at ``rings[ring_start[j]:]`` and its
+    ``k1 - k0 + 1`` polygon offsets at ``polygons[polygon_start[j]:]``. Computed for all sinks
+    at once, so each :class:`SurfaceGeometry` gets views instead of new arrays.
+    """
+
+    rings: IndexArray
+    ring_start: IndexArray
+    polygons: IndexArray
+    polygon_start: IndexArray
+
+    @classmethod
+    def of(
+        cls,
+        kept_start: IndexArray,
+        kept_end: IndexArray,
+        polygon_offsets: IndexArray,
+        ring_offsets: IndexArray,
+    ) -> _LocalOffsets:
+        """Offsets of the sinks holding the kept polygons ``[kept_start[j], kept_end[j])``."""
+        ring_first = polygon_offsets[kept_start]
+        ring_end = polygon_offsets[kept_end]
+        polygon_sizes = kept_end - kept_start + 1
+        ring_sizes = ring_end - ring_first + 1
+        polygons, polygon_start = _ranges(kept_start, polygon_sizes)
+        rings, ring_start = _ranges(ring_first, ring_sizes)
+        return cls(
+            rings=ring_offsets[rings] - np.repeat(ring_offsets[ring_first], ring_sizes),
+            ring_start=ring_start,
+            polygons=polygon_offsets[polygons] - np.repeat(ring_first, polygon_sizes),
+            polygon_start=polygon_start,
+        )
+
+
+def _ranges(first: IndexArray, sizes: IndexArray) -> tuple[IndexArray, IndexArray]:
+    """The indices ``first[j] .. first[j] + sizes[j] - 1`` of all ``j`` in one array.
+
+    Also returns where each range starts in it.
+    """
+    starts = np.zeros(sizes.size, dtype=np.int64)
+    np.cumsum(sizes[:-1], out=starts[1:])
+    total = int(starts[-1] + sizes[-1]) if sizes.size else 0
+    indices = np.arange(total, dtype=np.int64) + np.repeat(first - starts, sizes)
+    return indices, starts
+
+
 def _parse_numbers(texts: list[str]) -> tuple[Float64Array, IndexArray]:
     """All numbers of ``texts`` in one array, and the count per text (-1: not numbers).
 
-    The texts are joined with a ``nan`` separator and parsed by one C call; the separators
-    give the boundaries. When a text holds ``nan`` itself or something that is not a number,
-    each text is parsed on its own instead.
+    Plain decimals (all real coordinate text seen so far) are converted exactly by
+    :func:`~citymodel.converters._decimal_text.parse_plain_decimals`. Other text is joined with
+    a ``nan`` separator and parsed by one ``strtod``-based C call; the separators give the
+    boundaries. When a text holds ``nan`` itself or something that is not a number, each text
+    is parsed on its own instead.
     """
+    plain = parse_plain_decimals(texts)
+    if plain is not None:
+        return plain
     n = len(texts)
     joined = " nan ".join(texts)
     if not joined or joined.isspace():  # numpy parses an all-blank string as [-1.0]

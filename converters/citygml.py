@@ -10,7 +10,7 @@ How a file is read
 * Plain ``.gml``/``.xml``, gzip (``.gml.gz``/``.xml.gz``) and zip archives (one or more CityGML
   members, read in archive order, ``a.zip!dir/b.xml`` in :class:`~citymodel.model.SourceRef`)
   are read directly (:mod:`citymodel.converters._xmlsource`).
-* Coordinate text of many buildings is parsed with one numpy call
+* Coordinate text of many buildings is parsed in one vectorised numpy pass
   (:class:`citymodel.converters._gml_batch.SurfaceBatch`); features are yielded in
   document order (:mod:`citymodel.converters._citygml_document`).
 
@@ -57,11 +57,26 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
 
-from citymodel.converters._citygml_document import DocumentReader, Header, Stats, scan_header
+from citymodel.converters._citygml_appearance import (
+    DocumentAppearances,
+    ThemeChoice,
+    appearance_namespace,
+    note_themes,
+)
+from citymodel.converters._citygml3_document import DocumentReader3
+from citymodel.converters._citygml3_vocabulary import CITYGML3_TYPES, CITYGML_3_0
+from citymodel.converters._citygml_document import (
+    PARSER_OPTIONS,
+    DocumentReader,
+    Header,
+    Stats,
+    scan_header,
+)
 from citymodel.converters._citygml_vocabulary import (
     CITYGML_1_0,
     CITYGML_2_0,
     NAMESPACE_MARK,
+    TOP_LEVEL_TYPES,
     CityGMLVersion,
 )
 from citymodel.converters._gml import Envelope
@@ -77,6 +92,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CITYGML_1_0",
     "CITYGML_2_0",
+    "CITYGML_3_0",
     "CITYGML_FORMAT",
     "SUPPORTED_TYPES",
     "CityGMLFormat",
@@ -85,8 +101,9 @@ __all__ = [
     "sniff",
 ]
 
-SUPPORTED_TYPES: tuple[str, ...] = ("Building",)
-"""Top-level object types whose geometry is read (BuildingParts come with their Building)."""
+SUPPORTED_TYPES: tuple[str, ...] = TOP_LEVEL_TYPES
+"""Top-level object types of CityGML 1.0/2.0 that are read (parts, installations, traffic
+areas and relief components come with their top-level object)."""
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +168,9 @@ class CityGMLReader:
     in_crs
         A CRS overriding the srsName found in the file (used for :meth:`metadata` CRS fields
         and for the axis order of geographic CRSs).
+    theme
+        Appearance theme whose materials and textures are read; None: the first theme met
+        (:mod:`citymodel.converters._citygml_appearance`).
 
     Examples
     --------
@@ -159,9 +179,16 @@ class CityGMLReader:
     ...         print(building.id, building.attributes.get("measuredHeight"))
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, in_crs: str | None = None) -> None:
+    document_reader_class: type[DocumentReader] = DocumentReader
+    """Reader of each CityGML 1.0/2.0 document (chunked reading substitutes its own)."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, in_crs: str | None = None, theme: str | None = None
+    ) -> None:
         self.path = Path(path)
         self.in_crs = in_crs
+        self.themes = ThemeChoice(theme)
+        """The appearance theme in use and the themes seen so far."""
         self._headers: dict[XMLSource, Header] = {}
         self._first: Header | None = None
         self._srs_found: str | None = None
@@ -212,7 +239,7 @@ class CityGMLReader:
 
     @property
     def version(self) -> str:
-        """CityGML version of the (first) document: ``"1.0"`` or ``"2.0"``."""
+        """CityGML version of the (first) document: ``"1.0"``, ``"2.0"`` or ``"3.0"``."""
         return self._first_header().vocab.version.version
 
     # -- CRS -------------------------------------------------------------------------------
@@ -290,8 +317,8 @@ class CityGMLReader:
             Receives skipped polygons/geometries (``report.skip``) and notes (``report.warn``);
             without one they are logged as warnings.
         types
-            Top-level type names to yield (only ``"Building"`` is read; other types are never
-            yielded). None: all.
+            Top-level type names to yield (:data:`SUPPORTED_TYPES`, e.g. ``"Building"``,
+            ``"Road"``, ``"ReliefFeature"``). None: all.
 
         Raises
         ------
@@ -310,14 +337,17 @@ class CityGMLReader:
         stats: Stats | None,
         quiet: bool = False,
     ) -> Iterator[Feature]:
-        wanted = types is None or "Building" in types
+        wanted: bool | frozenset[str] = True if types is None else frozenset(types)
         for source in self._sources():
             header = self._header(source)
             if self._first is None:
                 self._first = header
             if self._srs_found is None and header.srs_name is not None:
                 self._srs_found = header.srs_name
-            reader = DocumentReader(
+            reader_class: type[DocumentReader] = self.document_reader_class
+            if header.vocab.version is CITYGML_3_0:
+                reader_class = DocumentReader3
+            reader = reader_class(
                 source,
                 header,
                 dataset_srs=self.srs_name,
@@ -327,7 +357,17 @@ class CityGMLReader:
                 srs_ok=self._srs_ok,
                 stats=stats,
             )
+            reader.appearances = DocumentAppearances(
+                source,
+                header.vocab.gml,
+                appearance_namespace(header.vocab.version.version),
+                self.themes,
+                reader.skip,
+                PARSER_OPTIONS,
+            )
             yield from reader.features(wanted)
+            if report is not None and not quiet:
+                note_themes(self.themes, report, reader.appearances, source.display)
 
     def metadata(self) -> DatasetMetadata:
         """Format, version, srsName, CRS, extent, counts per type and LoD, attribute names.
@@ -362,6 +402,7 @@ class CityGMLReader:
             counts=dict(sorted(stats.counts.items())),
             lods=dict(sorted(stats.lods.items(), key=lambda kv: float(kv[0]))),
             attribute_names=tuple(sorted(stats.attribute_names)),
+            details={"appearance_themes": list(self.themes.seen)} if self.themes.seen else {},
         )
         return self._metadata
 
@@ -387,7 +428,7 @@ class CityGMLFormat:
     name: str = "citygml"
     suffixes: tuple[str, ...] = (".gml", ".xml", ".citygml", ".gml.gz", ".xml.gz", ".zip")
     kind: str = "features"
-    supported_types: tuple[str, ...] = SUPPORTED_TYPES
+    supported_types: tuple[str, ...] = tuple(sorted({*SUPPORTED_TYPES, *CITYGML3_TYPES}))
 
     def sniff(self, path: Path) -> bool:
         """Return True when ``path`` looks like CityGML (see :func:`sniff`)."""
@@ -400,10 +441,10 @@ class CityGMLFormat:
         an IFC design, ``tile city.gml --replace design.ifc --origin ...``) do not apply to
         CityGML and are ignored.
         """
-        ignored = sorted(set(options) - {"in_crs"})
+        ignored = sorted(set(options) - {"in_crs", "theme"})
         if ignored:
             log.debug("%s: options %s do not apply to CityGML", path, ", ".join(ignored))
-        return CityGMLReader(path, in_crs=options.get("in_crs"))
+        return CityGMLReader(path, in_crs=options.get("in_crs"), theme=options.get("theme"))
 
 
 CITYGML_FORMAT: Final[FormatPlugin] = CityGMLFormat()

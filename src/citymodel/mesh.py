@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from citymodel._typing import AttributeValue, Float64Array, UInt8Array, UInt32Array
+from citymodel.model.appearance import MeshAppearance
 
 __all__ = ["FeatureTable", "Mesh", "MeshBatch", "MeshCounts", "select_rows"]
 
@@ -52,12 +53,15 @@ class Mesh(MeshCounts):
         ``(N,)`` uint32 row of the owning feature in the :class:`FeatureTable`.
     surface_types
         ``(M,)`` uint8 :class:`~citymodel.model.semantics.SurfaceType` per triangle.
+    appearance
+        Texture coordinates per vertex and texture/material per triangle, or None.
     """
 
     positions: Float64Array
     triangles: UInt32Array
     feature_ids: UInt32Array
     surface_types: UInt8Array
+    appearance: MeshAppearance | None = None
 
     @classmethod
     def empty(cls) -> Mesh:
@@ -101,6 +105,9 @@ class Mesh(MeshCounts):
             triangles=triangles.astype(np.uint32),
             feature_ids=feature_ids.astype(np.uint32, copy=False),
             surface_types=np.concatenate([m.surface_types for m in meshes]),
+            appearance=MeshAppearance.concat(
+                [(m.appearance, m.vertex_count, m.triangle_count) for m in meshes]
+            ),
         )
 
 
@@ -133,8 +140,9 @@ class FeatureTable:
     def extend(self, other: FeatureTable) -> int:
         """Append all rows of ``other``; return the row offset they start at."""
         offset = self.row_count
-        for name in other.columns.keys() - self.columns.keys():
-            self.columns[name] = [None] * offset
+        for name in other.columns:  # in order: a set difference would order by string hash
+            if name not in self.columns:
+                self.columns[name] = [None] * offset
         for name, column in self.columns.items():
             column.extend(other.columns.get(name, [None] * other.row_count))
         self.row_count += other.row_count
@@ -195,6 +203,7 @@ def select_rows(batch: MeshBatch, keep: npt.NDArray[np.bool_]) -> MeshBatch:
         triangles=new_vertex[mesh.triangles[tkeep]].astype(np.uint32),
         feature_ids=new_row[mesh.feature_ids[vkeep]].astype(np.uint32),
         surface_types=mesh.surface_types[tkeep],
+        appearance=None if mesh.appearance is None else mesh.appearance.take(vkeep, tkeep),
     )
     rows = np.flatnonzero(keep)
     table = FeatureTable(

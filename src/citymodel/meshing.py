@@ -39,7 +39,8 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import repeat
 
 import numpy as np
 
@@ -52,6 +53,7 @@ from citymodel._typing import (
 )
 from citymodel.mesh import FeatureTable, Mesh, MeshBatch
 from citymodel.model import Feature, SurfaceGeometry
+from citymodel.ops.appearance import mesh_appearance
 from citymodel.ops.polygons import offsets_from_sizes
 from citymodel.ops.solids import signed_volume, signed_volumes
 from citymodel.ops.triangulate import (
@@ -182,8 +184,11 @@ def mesh_features(
     with_triangles = np.flatnonzero(part_triangles > 0)
     part_row = np.full(len(parts), -1, dtype=np.int64)
     part_row[with_triangles] = np.arange(with_triangles.shape[0])
-    table = _table([_row(parts[i]) for i in with_triangles.tolist()])
+    labels: dict[str, str] = {}
+    table = _table([_row(parts[i], labels) for i in with_triangles.tolist()])
     mesh = _gather_mesh(batch, triangles, result.polygon_index, part_row)
+    if any(p.geometry.appearance is not None for p in parts):
+        mesh = _with_appearance(mesh, parts, batch, triangles, result.polygon_index)
     return MeshBatch(mesh=mesh, features=table)
 
 
@@ -395,28 +400,46 @@ def _gather_mesh(
     )
 
 
+def _with_appearance(
+    mesh: Mesh, parts: list[_Part], batch: _Batch, triangles: IndexArray, polygon_index: IndexArray
+) -> Mesh:
+    """``mesh`` with texture coordinates and materials carried over (as in _gather_mesh)."""
+    used = np.zeros(batch.vertices.shape[0], dtype=np.bool_)
+    used[triangles.ravel()] = True
+    vertex_index = None if used.all() else np.flatnonzero(used)
+    appearance = mesh_appearance([p.geometry for p in parts], vertex_index, polygon_index)
+    return replace(mesh, appearance=appearance)
+
+
 def _table(rows: list[dict[str, AttributeValue]]) -> FeatureTable:
     """A feature table from rows; columns in order of first appearance, missing values None."""
     names: dict[str, None] = {}
     for row in rows:
         names.update(dict.fromkeys(row))
-    columns = {name: [row.get(name) for row in rows] for name in names}
+    get = dict.get
+    columns = {name: list(map(get, rows, repeat(name))) for name in names}
     return FeatureTable(columns=columns, row_count=len(rows))
 
 
-def _row(part: _Part) -> dict[str, AttributeValue]:
+def _row(part: _Part, labels: dict[str, str]) -> dict[str, AttributeValue]:
+    """The table row of ``part``; ``labels`` caches ``SourceRef.label`` per source path."""
     feature = part.feature
     source = feature.source or part.top.source
-    row: dict[str, AttributeValue] = {
+    label = None
+    if source is not None:
+        label = labels.get(source.path)
+        if label is None:
+            label = labels[source.path] = source.label
+    reserved: dict[str, AttributeValue] = {
         "gml_id": feature.id,
         "building_id": part.top.id,
         "object_type": feature.type,
         "lod": part.geometry.lod,
-        "source_file": source.label if source is not None else None,
+        "source_file": label,
     }
-    for name, value in part.attributes.items():
-        if name not in row:
-            row[name] = value
+    row = {**reserved, **part.attributes}
+    if len(row) != len(reserved) + len(part.attributes):
+        row.update(reserved)  # an attribute named like a reserved column: the column wins
     return row
 
 

@@ -195,6 +195,14 @@ _CASES = {
     "envelope after boundedBy": _surface("RoofSurface", _poly("a"))
     + docs.envelope(dim=2)
     + _surface("WallSurface", _poly("b")),
+    "two geometries in one property": "<bldg:boundedBy><bldg:RoofSurface><bldg:lod2MultiSurface>"
+    + "".join(
+        f"<gml:MultiSurface><gml:surfaceMember>{_poly(pid)}</gml:surfaceMember></gml:MultiSurface>"
+        for pid in "ab"
+    )
+    + "</bldg:lod2MultiSurface></bldg:RoofSurface></bldg:boundedBy>",
+    "polygon with two attributes": _surface("RoofSurface", _poly("a", attrs=' srsDimension="3"')),
+    "polygon with another attribute": _surface("RoofSurface", _poly(None, attrs=' foo="1"')),
     "unclosed ring": _surface(
         "RoofSurface",
         _poly(
