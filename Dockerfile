@@ -49,7 +49,7 @@ RUN groupadd --system --gid 10001 citymodel \
       --shell /usr/sbin/nologin citymodel \
  && install -d -o citymodel -g citymodel -m 0750 /data
 COPY --from=wheel /dist /tmp/dist
-RUN pip install "$(ls /tmp/dist/citymodel-*.whl)[service,ifc,compress]" \
+RUN pip install "$(ls /tmp/dist/citymodel-*.whl)[service,ifc,compress,textures]" \
  && rm -rf /tmp/dist \
  && python -c "import numpy as np, sys; from citymodel.crs import Georeferencer; p = Georeferencer.create('EPSG:25832+7837').to_ecef(np.array([[566000.0, 5935000.0, 10.0]])); ok = np.allclose(p, [[3739137.706, 659068.813, 5107828.750]], atol=0.01); sys.exit(0 if ok else f'GCG2016 heights wrong: {p}')"
 COPY --from=cesium /viewer/node_modules/cesium/Build/Cesium /opt/cesium

@@ -4,9 +4,9 @@ Inputs:
 
 * the real CityJSON(Seq) files in ../shared/data/cityjson (when present);
 * a generated city: the synthetic CityGML city (:mod:`citymodel.synthetic`) written as
-  CityGML, then converted here to CityJSONSeq (one ``CityJSONFeature`` line per Building
-  with its BuildingParts, integer vertices with a 1 mm ``transform``, semantics from the
-  surface types) -- so CityGML and CityJSONSeq hold the same objects and polygons.
+  CityGML, then converted to CityJSONSeq with the project's writer (one ``CityJSONFeature``
+  line per Building with its BuildingParts, integer vertices with a 1 mm ``transform``,
+  semantics from the surface types) -- so CityGML and CityJSONSeq hold the same objects.
 
 Stages (each in this process, best CPU time of ``--repeat`` runs -- CPU rather than wall time
 because the machine is shared; objects = all CityObjects, parts included):
@@ -15,6 +15,7 @@ floor     ``json.loads`` of every line / the whole document, nothing else
 parse     ``CityJSONReader.features()`` (Feature objects with coordinates and attributes)
 mesh      parse + ``citymodel.meshing.mesh_features`` in chunks of 512 top-level features
 citygml   ``CityGMLReader.features()`` on the generated CityGML (same city), for comparison
+write     ``CityJSONWriter`` writing the generated city (features in memory) as CityJSONSeq
 
 Machines are noisy (performance.md: ±30 %): compare ratios within one run.
 
@@ -27,7 +28,6 @@ Examples
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import tempfile
 import time
@@ -36,111 +36,36 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from citymodel.converters.citygml import CityGMLReader
 from citymodel.converters.cityjson import CityJSONReader
+from citymodel.converters.cityjson_writer import CityJSONWriter
+from citymodel.crs import parse_srs_name
 from citymodel.meshing import mesh_features
-from citymodel.model import Feature, SurfaceType
+from citymodel.model import Feature
+from citymodel.report import JobReport
 from citymodel.synthetic import SyntheticCityOptions, write_city
 
 SHARED_CITYJSON = Path(__file__).resolve().parents[2] / "shared" / "data" / "cityjson"
 CHUNK = 512
-SCALE = 0.001
-SEMANTIC_NAMES = {
-    SurfaceType.ROOF: "RoofSurface",
-    SurfaceType.WALL: "WallSurface",
-    SurfaceType.GROUND: "GroundSurface",
-    SurfaceType.CLOSURE: "ClosureSurface",
-}
 
 
 # ---------------------------------------------------------------------------------------------
 # CityGML features -> CityJSONSeq
 
 
-def _json_value(value: object) -> object:
-    return value.isoformat() if isinstance(value, dt.date) else value
-
-
-def _city_object(
-    feature: Feature, parent: Feature | None, vertices: list[np.ndarray], base: list[int]
-) -> dict[str, Any]:
-    obj: dict[str, Any] = {
-        "type": feature.type,
-        "attributes": {k: _json_value(v) for k, v in feature.attributes.items()},
-    }
-    if parent is not None:
-        obj["parents"] = [parent.id]
-    if feature.children:
-        obj["children"] = [c.id for c in feature.children]
-    geometries = []
-    for geom in feature.geometries:
-        start = base[0]
-        vertices.append(geom.vertices)
-        base[0] += geom.vertex_count
-        ro, po = geom.ring_offsets.tolist(), geom.polygon_offsets.tolist()
-        surfaces = [
-            [list(range(start + ro[r], start + ro[r + 1])) for r in range(po[p], po[p + 1])]
-            for p in range(geom.polygon_count)
-        ]
-        names = sorted({int(t) for t in geom.surface_types} & set(SEMANTIC_NAMES))
-        slot = {code: i for i, code in enumerate(names)}
-        values = [slot.get(int(t)) for t in geom.surface_types]
-        geometries.append(
-            {
-                "type": "MultiSurface",
-                "lod": geom.lod,
-                "boundaries": surfaces,
-                "semantics": {
-                    "surfaces": [{"type": SEMANTIC_NAMES[SurfaceType(c)]} for c in names],
-                    "values": values,
-                },
-            }
-        )
-    if geometries:
-        obj["geometry"] = geometries
-    return obj
+def _write_seq(features: list[Feature], target: Path) -> int:
+    """Write ``features`` with :class:`CityJSONWriter` (source CRS, 1 mm transform); objects."""
+    report = JobReport()
+    crs = parse_srs_name(SyntheticCityOptions().srs_name)
+    with CityJSONWriter(target, crs=crs, report=report) as writer:
+        for feature in features:
+            writer.write(feature)
+    return sum(writer.written.values())
 
 
 def citygml_to_cityjsonseq(source: Path, target: Path) -> int:
-    """Write the CityGML ``source`` as CityJSONSeq (1 mm integer vertices); returns objects."""
-    reader = CityGMLReader(source)
-    features = list(reader.features())
-    lower = np.min(
-        [g.vertices.min(axis=0) for f in features for x, _ in f.walk() for g in x.geometries],
-        axis=0,
-    )
-    translate = np.floor(lower).tolist()
-    header = {
-        "type": "CityJSON",
-        "version": "2.0",
-        "transform": {"scale": [SCALE] * 3, "translate": translate},
-        "metadata": {"referenceSystem": "https://www.opengis.net/def/crs/EPSG/0/25832"},
-        "CityObjects": {},
-        "vertices": [],
-    }
-    objects = 0
-    with target.open("w", encoding="utf-8") as out:
-        out.write(json.dumps(header, separators=(",", ":")) + "\n")
-        for top in features:
-            vertices: list[np.ndarray] = []
-            base = [0]
-            cityobjects = {f.id: _city_object(f, p, vertices, base) for f, p in top.walk()}
-            objects += len(cityobjects)
-            ints = (
-                np.rint((np.concatenate(vertices) - translate) / SCALE).astype(np.int64)
-                if vertices
-                else np.zeros((0, 3), np.int64)
-            )
-            line = {
-                "type": "CityJSONFeature",
-                "id": top.id,
-                "CityObjects": cityobjects,
-                "vertices": ints.tolist(),
-            }
-            out.write(json.dumps(line, separators=(",", ":")) + "\n")
-    return objects
+    """Write the CityGML ``source`` as CityJSONSeq (the project's writer); returns objects."""
+    return _write_seq(list(CityGMLReader(source).features()), target)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,6 +166,19 @@ def main() -> None:
             f"generated: {args.n} buildings, {objects} objects; CityGML {gml.stat().st_size / 1e6:.1f} MB, CityJSONSeq {seq.stat().st_size / 1e6:.1f} MB"
         )
         rows += _bench(f"generated {args.n} (CityJSONSeq)", seq, args.repeat, stages)
+        features = list(CityGMLReader(gml).features())
+        out = Path(tmp) / "written.city.jsonl"
+        count, seconds = _timed(lambda _path: _write_seq(features, out), gml, args.repeat)
+        rows.append(
+            _row(
+                f"generated {args.n} (CityJSONSeq)",
+                "write",
+                count,
+                seconds,
+                seq.stat().st_size,
+                None,
+            )
+        )
         count, seconds = _timed(_citygml, gml, args.repeat)
         rows.append(
             _row(

@@ -28,6 +28,11 @@ sample of each process), peak RSS of the process tree (sum over its processes, s
 20 ms), output bytes. Machines are shared and noisy (performance.md: ±30 %): compare ratios
 within one run; the CPU-time rate is less sensitive to other load than the wall-time rate.
 
+Output: the per-stage table, then a summary per input (citymodel tile vs py3dtiles --jobs J vs
+bare laspy decode: points/s, × py3dtiles against the target 3, × laspy against the target
+0.5, peak RSS, output bytes, check-tileset of both), and the same as JSON in
+``WORK/bench_lidar_<points>.json`` (or ``--json``), rewritten after every stage.
+
 Examples
 --------
     .venv/bin/python bench/bench_lidar.py --points 200000 --no-shared
@@ -68,13 +73,20 @@ SHARED_FILES: dict[str, tuple[list[str], str | None]] = {
     "nrw_potree_root/3dm_32_291_5744_1_nw_potree_r.laz": (["--in-crs", "EPSG:25832+7837"], "25832"),
     "pdal/autzen_trim.laz": (["--vertical-mode", "ellipsoidal-as-is"], None),
     "pdal/4_6_crop.las": (["--vertical-mode", "ellipsoidal-as-is"], None),
-    "pdal/mvk-thin.las": (["--vertical-mode", "ellipsoidal-as-is"], None),
+    # NAD83 (1986) needs NOAA HPGN grids that are not available offline: NAD83(2011) instead
+    "pdal/mvk-thin.las": (
+        ["--in-crs", "EPSG:6510", "--vertical-mode", "ellipsoidal-as-is"],
+        "6510",
+    ),
     "pdal/lone-star.copc.laz": (
         ["--in-crs", "EPSG:32612", "--vertical-mode", "ellipsoidal-as-is"],
         "32612",
     ),
     "laspy/simple.las": (["--in-crs", "EPSG:2994", "--vertical-mode", "ellipsoidal-as-is"], "2994"),
-    "laspy/simple.copc.laz": (["--vertical-mode", "ellipsoidal-as-is"], None),
+    "laspy/simple.copc.laz": (
+        ["--in-crs", "EPSG:6556", "--vertical-mode", "ellipsoidal-as-is"],
+        "6556",
+    ),
     "laspy/file_with_both_wkt_and_geotiff_vlrs.las": (
         ["--vertical-mode", "ellipsoidal-as-is"],
         None,
@@ -329,6 +341,86 @@ def table(results: Sequence[Result]) -> str:
     return "\n".join(lines)
 
 
+TARGET_VS_PEER = 3.0
+"""Issue 6: citymodel tile >= 3x the points/s of py3dtiles convert on the same input."""
+TARGET_VS_DECODE = 0.5
+"""Issue 6: citymodel tile >= 50 % of the points/s of a bare laspy decode of the same file."""
+
+
+def _rate(results: Sequence[Result], name: str, *stages: str) -> Result | None:
+    for r in results:
+        if r.input == name and r.stage in stages and r.mpts is not None:
+            return r
+    return None
+
+
+def summary(results: Sequence[Result]) -> list[dict[str, Any]]:
+    """Per input: citymodel tile against py3dtiles and a bare decode, with the issue's targets."""
+    rows: list[dict[str, Any]] = []
+    for name in dict.fromkeys(r.input for r in results):
+        tile = _rate(results, name, "tile")
+        peer = _rate(results, name, "py3dtiles", "py3dtiles (.las copy)")
+        decode = _rate(results, name, "laspy")
+        tile_row = next((r for r in results if r.input == name and r.stage == "tile"), None)
+        peer_rows = [r for r in results if r.input == name and r.stage.startswith("py3dtiles")]
+        vs_peer = tile.mpts / peer.mpts if tile and peer and tile.mpts and peer.mpts else None
+        vs_decode = (
+            tile.mpts / decode.mpts if tile and decode and tile.mpts and decode.mpts else None
+        )
+        rows.append(
+            {
+                "input": name,
+                "points": next((r.points for r in results if r.input == name and r.points), None),
+                "citymodel_mpts": tile.mpts if tile else None,
+                "citymodel_mpts_cpu": tile.mpts_cpu if tile else None,
+                "citymodel_peak_rss_mb": tile.peak_rss_mb if tile else None,
+                "citymodel_output_bytes": tile.output_bytes if tile else None,
+                "citymodel_check": tile_row.check if tile_row else None,
+                "citymodel_status": tile_row.status if tile_row else "not run",
+                "citymodel_detail": tile_row.detail if tile_row else "",
+                "py3dtiles_mpts": peer.mpts if peer else None,
+                "py3dtiles_peak_rss_mb": peer.peak_rss_mb if peer else None,
+                "py3dtiles_output_bytes": peer.output_bytes if peer else None,
+                "py3dtiles_check": peer.check if peer else None,
+                "py3dtiles_status": "; ".join(f"{r.stage}: {r.status}" for r in peer_rows)
+                or "not run",
+                "laspy_mpts": decode.mpts if decode else None,
+                "x_py3dtiles": vs_peer,
+                "x_laspy": vs_decode,
+                "target_x_py3dtiles_met": None if vs_peer is None else vs_peer >= TARGET_VS_PEER,
+                "target_x_laspy_met": None if vs_decode is None else vs_decode >= TARGET_VS_DECODE,
+            }
+        )
+    return rows
+
+
+def summary_table(rows: Sequence[dict[str, Any]]) -> str:
+    head = (
+        "| input | points | citymodel M pts/s | py3dtiles M pts/s | laspy decode M pts/s | "
+        f"× py3dtiles (target {TARGET_VS_PEER:g}) | × laspy (target {TARGET_VS_DECODE:g}) | "
+        "peak RSS MiB citymodel / py3dtiles | output MB citymodel / py3dtiles | "
+        "check-tileset citymodel / py3dtiles |"
+    )
+    lines = [head, "|" + "---|" * 10]
+
+    def f(v: Any, fmt: str) -> str:
+        return format(v, fmt) if v is not None else "–"
+
+    for r in rows:
+        out_c = r["citymodel_output_bytes"] / 1e6 if r["citymodel_output_bytes"] else None
+        out_p = r["py3dtiles_output_bytes"] / 1e6 if r["py3dtiles_output_bytes"] else None
+        check_c = r["citymodel_check"] or r["citymodel_status"]
+        check_p = r["py3dtiles_check"] or r["py3dtiles_status"]
+        lines.append(
+            f"| {r['input']} | {f(r['points'], ',')} | {f(r['citymodel_mpts'], '.2f')} | "
+            f"{f(r['py3dtiles_mpts'], '.2f')} | {f(r['laspy_mpts'], '.2f')} | "
+            f"{f(r['x_py3dtiles'], '.1f')} | {f(r['x_laspy'], '.2f')} | "
+            f"{f(r['citymodel_peak_rss_mb'], '.0f')} / {f(r['py3dtiles_peak_rss_mb'], '.0f')} | "
+            f"{f(out_c, '.1f')} / {f(out_p, '.1f')} | {check_c} / {check_p} |"
+        )
+    return "\n".join(lines)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--points", type=int, default=10_000_000, help="generated points (default 10 M)")
@@ -338,7 +430,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--stages", default=",".join(STAGES), help=f"subset of {','.join(STAGES)}")
     p.add_argument("--no-shared", action="store_true", help="skip ../shared/data/las")
     p.add_argument("--timeout", type=float, default=3600.0, help="per stage, seconds")
-    p.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
+    p.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="where to write the results as JSON (default: WORK/bench_lidar_<points>.json)",
+    )
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -381,6 +478,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.append(result)
             if result.status != "ok":
                 print(f"  {result.status}: {result.detail}", file=sys.stderr)
+            # Written after every stage: a run stopped half-way keeps what it measured.
+            write_json(results, generated, args)
     _print_report(results, generated, args)
     return 0
 
@@ -420,8 +519,32 @@ def _print_report(results: Sequence[Result], generated: Path, args: argparse.Nam
         f"({generated.stat().st_size / 1e6:.1f} MB)\n"
     )
     print(table(results))
-    if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
+    print("\nSummary (issue 6 targets; CPU-s rates are less sensitive to other load):\n")
+    print(summary_table(summary(results)))
+    print(f"\nJSON: {write_json(results, generated, args)}")
+
+
+def write_json(results: Sequence[Result], generated: Path, args: argparse.Namespace) -> Path:
+    """The results, the summary and the machine's state as JSON (``--json`` or WORK/...)."""
+    load = os.getloadavg()
+    rows = summary(results)
+    target: Path = args.json or args.work / f"bench_lidar_{args.points}.json"
+    document = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average": list(load),
+            "python": sys.version.split()[0],
+        },
+        "generated_input": {"path": str(generated), "bytes": generated.stat().st_size},
+        "jobs": args.jobs,
+        "targets": {"x_py3dtiles": TARGET_VS_PEER, "x_laspy": TARGET_VS_DECODE},
+        "summary": rows,
+        "stages": [{**asdict(r), "mpts": r.mpts, "mpts_cpu": r.mpts_cpu} for r in results],
+    }
+    partial = target.with_suffix(".partial")
+    partial.write_text(json.dumps(document, indent=2))
+    partial.replace(target)
+    return target
 
 
 if __name__ == "__main__":

@@ -566,11 +566,12 @@ class DocumentReader:
             self.generated_ids += 1
         attrs = AttributeCollector()
         thematic: dict[str, SurfaceSink] = {}
-        plain: list[tuple[str | None, etree._Element, bool]] = []  # (lod, property, is a solid)
+        plain: list[tuple[str, etree._Element, bool]] = []  # (lod, property, is a solid)
         parts: list[_Draft] = []
         implicit: list[tuple[str, etree._Element]] = []
         geometry_ok = True
         relief_lod: str | None = None
+        lodless = False  # a dem:tin, whose LoD is the relief component's dem:lod
         members: dict[str, list[str]] | None = None
         table = cls.children
         surface_types = vocab.surface_types
@@ -605,7 +606,10 @@ class DocumentReader:
             elif kind == ATTRIBUTE:
                 arg(child, tag, attrs)
             elif kind == GEOMETRY:
-                if arg is None and not self._tin_triangles(child, fid):
+                if arg is None:  # dem:tin: the LoD is the relief component's dem:lod
+                    if self._tin_triangles(child, fid):
+                        plain.append(("", child, False))
+                        lodless = True
                     continue
                 plain.append((arg, child, tag in solids))
             elif kind == PART:
@@ -667,9 +671,11 @@ class DocumentReader:
         draft = _Draft(id=fid, type=cls.type, line=line_of(el), attributes=result)
         draft.children = parts
         if geometry_ok:
-            if relief_lod is not None or any(lod is None for lod, _, _ in plain):
-                lod_text = relief_lod or "1"
-                plain = [(lod or lod_text, p, s) for lod, p, s in plain]
+            if lodless and relief_lod is not None:
+                plain = [(lod or relief_lod, p, s) for lod, p, s in plain]
+            elif lodless:
+                self.skip(f"{cls.type}: no dem:lod; its TIN is taken as LoD 1", fid, line_of(el))
+                plain = [(lod or "1", p, s) for lod, p, s in plain]
             self._choose_geometry(draft, thematic, plain, cls.default_surface, dim, srs)
             if implicit:
                 draft.instances = self._implicit_instances(
@@ -712,7 +718,9 @@ class DocumentReader:
                     line_of(held),
                 )
                 continue
-            draft = self._read_feature(held, sub, f"{position}.{len(parts) + 1}", self.dim, None)
+            draft = self._read_feature(
+                held, sub, f"{position}.{len(parts) + 1}", self.dim, self.srs
+            )
             parts.append(draft)
             ids.append(draft.id)
         return ids

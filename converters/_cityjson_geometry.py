@@ -16,13 +16,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from typing import Any, Final
 
 import numpy as np
 
 from citymodel._typing import Float64Array, IndexArray, UInt8Array
+from citymodel.converters._cityjson_appearance import (
+    AppearanceProblem,
+    DocumentLook,
+    PartLook,
+    decode_look,
+    merge_looks,
+)
 from citymodel.model import SurfaceGeometry, surface_type_from_name
 
 __all__ = [
@@ -169,13 +176,14 @@ class Part:
     polygon_rings: IndexArray
     surface_types: UInt8Array
     solid: bool
+    look: PartLook | None = None
+    look_problem: str | None = None
+    """Why the appearance of the geometry was left out (reported by the caller)."""
 
     def placed(self, matrix: Float64Array, reference: Float64Array) -> Part:
         """Place a template geometry: vertices times the 4x4 ``matrix``, moved to ``reference``."""
         verts = self.vertices @ matrix[:3, :3].T + matrix[:3, 3] + reference
-        return Part(
-            self.lod, verts, self.ring_sizes, self.polygon_rings, self.surface_types, self.solid
-        )
+        return replace(self, vertices=verts)
 
 
 def _surfaces(boundaries: object, values: object, depth: int) -> list[tuple[object, object]]:
@@ -210,12 +218,16 @@ def _semantic_codes(semantics: object) -> list[int]:
     ]
 
 
-def decode_geometry(geom: Mapping[str, Any], vertices: Float64Array) -> Part:
+def decode_geometry(
+    geom: Mapping[str, Any], vertices: Float64Array, look: DocumentLook | None = None
+) -> Part:
     """Decode one surface geometry (not a GeometryInstance) against ``vertices``.
 
     Semantic surface types come from ``semantics`` (unknown names and surfaces without a
     semantic object: :attr:`SurfaceType.UNKNOWN`). A ring repeating its first vertex at the end
-    is opened.
+    is opened. With ``look`` (the document's appearance tables) the chosen theme's textures
+    and materials are decoded too; a problem with them is kept in :attr:`Part.look_problem`
+    and the geometry is returned untextured.
 
     Raises
     ------
@@ -264,6 +276,7 @@ def decode_geometry(geom: Mapping[str, Any], vertices: Float64Array) -> Part:
     if not len(index):
         raise GeometryProblem(f"{gtype}: all rings are empty")
     ends = np.cumsum(sizes)
+    written_sizes = sizes
     # rings repeating their first vertex at the end are opened (vectorised)
     closed = (sizes > 1) & (index[np.maximum(ends - sizes, 0)] == index[ends - 1])
     if closed.any():
@@ -277,6 +290,13 @@ def decode_geometry(geom: Mapping[str, Any], vertices: Float64Array) -> Part:
             f"{gtype}: vertex index {int(index[np.argmax(bad)])} out of range "
             f"({len(vertices)} vertices)"
         )
+    part_look: PartLook | None = None
+    look_problem = None
+    if look is not None and ("texture" in geom or "material" in geom):
+        try:
+            part_look = decode_look(geom, depth, written_sizes, closed, polygon_rings, look)
+        except AppearanceProblem as problem:
+            look_problem = str(problem)
     return Part(
         lod=lod,
         vertices=vertices[index],
@@ -284,6 +304,8 @@ def decode_geometry(geom: Mapping[str, Any], vertices: Float64Array) -> Part:
         polygon_rings=polygon_rings,
         surface_types=np.asarray(stypes, dtype=np.uint8),
         solid=gtype in SOLID_TYPES,
+        look=part_look,
+        look_problem=look_problem,
     )
 
 
@@ -328,8 +350,11 @@ def instance_placement(
     return template, matrix.reshape(4, 4), vertices[boundaries[0]]
 
 
-def merge_parts(parts: Sequence[Part]) -> SurfaceGeometry:
-    """One :class:`SurfaceGeometry` from the parts of one LoD (solid only if all are solids)."""
+def merge_parts(parts: Sequence[Part], look: DocumentLook | None = None) -> SurfaceGeometry:
+    """One :class:`SurfaceGeometry` from the parts of one LoD (solid only if all are solids).
+
+    ``look``: the document's appearance tables, for parts with textures or materials.
+    """
     lod = parts[0].lod
     if len(parts) == 1:
         p = parts[0]
@@ -355,4 +380,12 @@ def merge_parts(parts: Sequence[Part]) -> SurfaceGeometry:
         polygon_offsets=polygon_offsets,
         surface_types=np.ascontiguousarray(stypes, dtype=np.uint8),
         solid=all(p.solid for p in parts),
+        appearance=None
+        if look is None or all(p.look is None for p in parts)
+        else merge_looks(
+            [p.look for p in parts],
+            [len(p.vertices) for p in parts],
+            [len(p.polygon_rings) for p in parts],
+            look,
+        ),
     )

@@ -24,11 +24,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
+
+import numpy as np
 
 from citymodel._typing import AttributeValue, Float64Array
 from citymodel.converters._citygml_attributes import ADDRESS_FIELDS
+from citymodel.converters._cityjson_appearance import DocumentLook
 from citymodel.converters._cityjson_geometry import (
     NON_SURFACE_TYPES,
     GeometryProblem,
@@ -38,7 +41,8 @@ from citymodel.converters._cityjson_geometry import (
     lod_text,
     merge_parts,
 )
-from citymodel.model import Feature, SourceRef, SurfaceGeometry
+from citymodel.model import Feature, SourceRef, SurfaceGeometry, SurfaceType
+from citymodel.model.semantics import default_surface_type
 
 __all__ = ["ObjectContext", "Templates", "build_features", "flatten_attributes", "object_lods"]
 
@@ -144,6 +148,8 @@ class ObjectContext:
     templates: Templates
     source: SourceRef | None
     skip: Skip
+    look: DocumentLook | None = None
+    """The document's appearance tables (None: no appearance, or not read)."""
 
 
 def _geometries(
@@ -182,12 +188,18 @@ def _geometries(
                     continue
                 part = ctx.templates.part(index).placed(matrix, reference)
             else:
-                part = decode_geometry(geom, ctx.vertices)
+                part = decode_geometry(geom, ctx.vertices, ctx.look)
         except GeometryProblem as problem:
             ctx.skip(f"geometry {n} skipped: {problem}", oid)
             continue
+        if part.look_problem is not None:
+            ctx.skip(
+                f"geometry {n}: appearance left out ({part.look_problem}); geometry written "
+                "untextured",
+                oid,
+            )
         by_lod.setdefault(part.lod, []).append(part)
-    return tuple(merge_parts(parts) for _, parts in sorted(by_lod.items(), key=_lod_key))
+    return tuple(merge_parts(parts, ctx.look) for _, parts in sorted(by_lod.items(), key=_lod_key))
 
 
 def _lod_key(item: tuple[str, list[Part]]) -> float:
@@ -292,10 +304,31 @@ def _feature(
         id=oid,
         type=obj["type"],
         attributes=flatten_attributes(obj),
-        geometries=_geometries(oid, obj, ctx),
+        geometries=_with_default_surface(_geometries(oid, obj, ctx), obj["type"]),
         children=kids,
         source=ctx.source,
     )
+
+
+def _with_default_surface(
+    geometries: tuple[SurfaceGeometry, ...], object_type: str
+) -> tuple[SurfaceGeometry, ...]:
+    """Polygons without semantics take their object class's type (a TIN's are TERRAIN).
+
+    The same rule as the CityGML reader's (:func:`~citymodel.model.semantics.default_surface_type`),
+    so both formats give the same surface types.
+    """
+    code = int(default_surface_type(object_type))
+    if not code or not geometries:
+        return geometries
+    out = []
+    for geom in geometries:
+        untyped = geom.surface_types == SurfaceType.UNKNOWN
+        if untyped.any():
+            types = np.where(untyped, code, geom.surface_types).astype(np.uint8)
+            geom = replace(geom, surface_types=types)
+        out.append(geom)
+    return tuple(out)
 
 
 def build_features(

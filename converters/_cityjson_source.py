@@ -206,6 +206,8 @@ class Header:
     template_vertices: Float64Array | None = None
     template_problem: str | None = None
     appearance: bool = False
+    appearance_data: dict[str, Any] | None = None
+    """The header's ``appearance`` member (tables shared by the features of a sequence)."""
 
 
 def _reference_system(metadata: Mapping[str, Any]) -> str | None:
@@ -293,6 +295,7 @@ def header_of(path: Path, doc: Mapping[str, Any]) -> Header:
         template_vertices=template_vertices,
         template_problem=problem,
         appearance=bool(doc.get("appearance")),
+        appearance_data=doc.get("appearance") if isinstance(doc.get("appearance"), dict) else None,
     )
 
 

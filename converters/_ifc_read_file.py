@@ -112,7 +112,6 @@ def import_ifcopenshell() -> Any:
     try:
         import ifcopenshell
         import ifcopenshell.geom
-        import ifcopenshell.util.element
         import ifcopenshell.util.placement
         import ifcopenshell.util.unit
     except ImportError as err:

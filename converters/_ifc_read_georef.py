@@ -504,6 +504,8 @@ def _map_conversion(model: ifcopenshell.file, raw: Sequence[str]) -> _Conversion
 
 def _epset_conversion(model: ifcopenshell.file) -> _Conversion | None:
     """IFC2X3 ePSet_MapConversion + ePSet_ProjectedCRS (IfcProject first, then IfcSite)."""
+    if not any(p.Name == "ePSet_MapConversion" for p in model.by_type("IfcPropertySet")):
+        return None  # most models: no need to import ifcopenshell.util.element (and shapely)
     import ifcopenshell.util.element
 
     for holder in [*model.by_type("IfcProject"), *model.by_type("IfcSite")]:

@@ -16,14 +16,16 @@ would turn every point black, so the depth is decided once per file from a deter
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-from laspy import DecompressionSelection
 
 from citymodel._typing import Float64Array
 from citymodel.model import PointChunk
+
+if TYPE_CHECKING:  # laspy is imported once a LAS file is read
+    from laspy import DecompressionSelection
 
 __all__ = [
     "COLOR_FORMATS",
@@ -50,26 +52,22 @@ _FLAG_DIMENSIONS = frozenset(
         "edge_of_flight_line",
     }
 )
-_SELECTION_BY_DIMENSION: Mapping[str, DecompressionSelection] = {
-    "gps_time": DecompressionSelection.GPS_TIME,
-    "scan_angle": DecompressionSelection.SCAN_ANGLE,
-    "scan_angle_rank": DecompressionSelection.SCAN_ANGLE,
-    "user_data": DecompressionSelection.USER_DATA,
-    "point_source_id": DecompressionSelection.POINT_SOURCE_ID,
-    "nir": DecompressionSelection.NIR,
-    "wavepacket_index": DecompressionSelection.WAVEPACKET,
-    "wavepacket_offset": DecompressionSelection.WAVEPACKET,
-    "wavepacket_size": DecompressionSelection.WAVEPACKET,
-    "return_point_wave_location": DecompressionSelection.WAVEPACKET,
-    "x_t": DecompressionSelection.WAVEPACKET,
-    "y_t": DecompressionSelection.WAVEPACKET,
-    "z_t": DecompressionSelection.WAVEPACKET,
+_SELECTION_BY_DIMENSION: Mapping[str, str] = {
+    "gps_time": "GPS_TIME",
+    "scan_angle": "SCAN_ANGLE",
+    "scan_angle_rank": "SCAN_ANGLE",
+    "user_data": "USER_DATA",
+    "point_source_id": "POINT_SOURCE_ID",
+    "nir": "NIR",
+    "wavepacket_index": "WAVEPACKET",
+    "wavepacket_offset": "WAVEPACKET",
+    "wavepacket_size": "WAVEPACKET",
+    "return_point_wave_location": "WAVEPACKET",
+    "x_t": "WAVEPACKET",
+    "y_t": "WAVEPACKET",
+    "z_t": "WAVEPACKET",
 }
-_BASE_SELECTION = (
-    DecompressionSelection.XY_RETURNS_CHANNEL
-    | DecompressionSelection.Z
-    | DecompressionSelection.CLASSIFICATION
-)
+"""Dimension -> the ``laspy.DecompressionSelection`` member of its LAZ layer."""
 
 
 def selection_for(
@@ -86,7 +84,13 @@ def selection_for(
     attributes
         False: positions and classification only (a scan of bounds and classes).
     """
-    selection = _BASE_SELECTION
+    from laspy import DecompressionSelection
+
+    selection = (
+        DecompressionSelection.XY_RETURNS_CHANNEL
+        | DecompressionSelection.Z
+        | DecompressionSelection.CLASSIFICATION
+    )
     if attributes:
         selection |= DecompressionSelection.INTENSITY | DecompressionSelection.RGB
     for name in extra_dims:
@@ -95,7 +99,12 @@ def selection_for(
         elif name in _FLAG_DIMENSIONS:
             selection |= DecompressionSelection.FLAGS
         else:
-            selection |= _SELECTION_BY_DIMENSION.get(name, DecompressionSelection.all())
+            member = _SELECTION_BY_DIMENSION.get(name)
+            selection |= (
+                DecompressionSelection.all()
+                if member is None
+                else getattr(DecompressionSelection, member)
+            )
     return selection
 
 

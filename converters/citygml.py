@@ -1,4 +1,4 @@
-"""Streaming CityGML 1.0/2.0 reader: Buildings with their BuildingParts, LoD0-4 surfaces.
+"""Streaming CityGML 1.0/2.0/3.0 reader: Buildings with their BuildingParts, LoD0-4 surfaces.
 
 How a file is read
 ------------------
@@ -16,17 +16,29 @@ How a file is read
 
 What a feature holds
 --------------------
-* One :class:`~citymodel.model.Feature` per top-level ``bldg:Building`` (``type="Building"``),
-  its ``bldg:BuildingPart`` objects nested as children (recursively, ``type="BuildingPart"``).
-  Other top-level objects (GenericCityObject, ReliefFeature, ...) are only counted in
-  :meth:`CityGMLReader.metadata`. Rooms, BuildingInstallations and terrain intersection curves
-  are not read (installations and rooms are counted).
+* One :class:`~citymodel.model.Feature` per top-level city object of every CityGML 1.0/2.0
+  module (:data:`SUPPORTED_TYPES`: Building, Bridge, Tunnel, Road/Railway/Track/TransportSquare/
+  TransportationComplex, SolitaryVegetationObject, PlantCover, WaterBody, LandUse,
+  ReliefFeature, CityFurniture, GenericCityObject, CityObjectGroup), type names as CityJSON
+  spells them (:mod:`citymodel.converters._citygml_vocabulary`). Nested objects are children,
+  recursively: BuildingParts, Building/Bridge/Tunnel installations, rooms and furniture, bridge
+  construction elements, TrafficArea/AuxiliaryTrafficArea (with their ``function`` and
+  ``surfaceMaterial``), relief components (TINRelief). A CityObjectGroup has no geometry; its
+  members' ids are its ``members`` attribute. Implicit geometry (trees, furniture) is placed
+  from its template (inline, or an ``xlink:href`` to a template anywhere in the document) by
+  its transformation matrix and reference point (:mod:`citymodel.converters._citygml_implicit`).
+  Curves (``tran:lod0Network``, ``lodNMultiCurve``) are noted once per file; mass points, break
+  lines, raster relief and control-point-only TINs are reported per object as not meshed;
+  objects of unknown classes (ADEs) are reported as not converted. Terrain intersection curves
+  are not read.
 * One :class:`~citymodel.model.SurfaceGeometry` per LoD present (``"0"`` .. ``"4"``), source CRS
   coordinates as written (x/y swapped only for lat/lon-ordered geographic CRSs, AX-3).
   Per LoD the thematic surfaces (``bldg:boundedBy`` Roof/Wall/Ground/Closure/OuterCeiling/
   OuterFloor... surfaces, with Window/Door openings at LoD3/4) are used when present, with the
   surface type kept per polygon; otherwise ``lodNSolid`` (preferred) or ``lodNMultiSurface``
-  (``lod0FootPrint``/``lod0RoofEdge`` at LoD0) with :attr:`~citymodel.model.SurfaceType.UNKNOWN`.
+  (``lod0FootPrint``/``lod0RoofEdge`` at LoD0) with the surface type of the object's class
+  (:func:`~citymodel.model.semantics.default_surface_type`: traffic area for roads, terrain for
+  TINs, vegetation, water, land use; :attr:`~citymodel.model.SurfaceType.UNKNOWN` otherwise).
   A solid that only references the thematic polygons therefore never renders them a second
   time, and a polygon reached twice through ``xlink:href`` is added once per geometry (CGML-2,
   CGML-3). A polygon shared by two features (e.g. the wall between a building and its garage
@@ -43,7 +55,7 @@ Per-feature problems (a broken polygon, an unresolvable reference, 2D coordinate
 coordinate counts) go to ``report.skip(reason, id=<feature id>, file=..., line=...)`` (or a
 logged warning without a report) and reading goes on. File-level problems raise
 :class:`~citymodel.errors.ParseError` (not XML, syntax error, truncated input, unbound prefix)
-or :class:`~citymodel.errors.UnsupportedFormatError` (not CityGML, CityGML 3.0) with path and
+or :class:`~citymodel.errors.UnsupportedFormatError` (not CityGML 1.0/2.0/3.0) with path and
 line.
 """
 
@@ -57,14 +69,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
 
+from citymodel.converters._citygml3_document import DocumentReader3
+from citymodel.converters._citygml3_vocabulary import CITYGML3_TYPES, CITYGML_3_0
 from citymodel.converters._citygml_appearance import (
     DocumentAppearances,
     ThemeChoice,
     appearance_namespace,
     note_themes,
 )
-from citymodel.converters._citygml3_document import DocumentReader3
-from citymodel.converters._citygml3_vocabulary import CITYGML3_TYPES, CITYGML_3_0
 from citymodel.converters._citygml_document import (
     PARSER_OPTIONS,
     DocumentReader,
@@ -156,7 +168,11 @@ def _crs_key(resolved: ResolvedCRS) -> tuple[str | None, str | None, bool]:
 
 
 class CityGMLReader:
-    """Streaming reader of CityGML 1.0/2.0 files (plain, ``.gz`` or ``.zip``).
+    """Streaming reader of CityGML 1.0/2.0/3.0 files (plain, ``.gz`` or ``.zip``).
+
+    CityGML 3.0 documents are read by
+    :class:`~citymodel.converters._citygml3_document.DocumentReader3` (every module of the
+    space/boundary model, see that module), with the same batching, CRS handling and reports.
 
     Opening reads nothing; :attr:`srs_name` scans the start of the file, :meth:`features`
     streams the Buildings and :meth:`metadata` streams the whole file once.
@@ -325,7 +341,7 @@ class CityGMLReader:
         ParseError
             Not well-formed XML (syntax error, truncated file, unbound prefix) or unreadable input.
         UnsupportedFormatError
-            Not CityGML 1.0/2.0.
+            Not CityGML 1.0/2.0/3.0.
         """
         return self._iterate(report=report, types=types, stats=None)
 
@@ -357,16 +373,18 @@ class CityGMLReader:
                 srs_ok=self._srs_ok,
                 stats=stats,
             )
-            reader.appearances = DocumentAppearances(
-                source,
-                header.vocab.gml,
-                appearance_namespace(header.vocab.version.version),
-                self.themes,
-                reader.skip,
-                PARSER_OPTIONS,
-            )
+            app_namespace = appearance_namespace(header.vocab.version.version)
+            if app_namespace is not None:
+                reader.appearances = DocumentAppearances(
+                    source,
+                    header.vocab.gml,
+                    app_namespace,
+                    self.themes,
+                    reader.skip,
+                    PARSER_OPTIONS,
+                )
             yield from reader.features(wanted)
-            if report is not None and not quiet:
+            if reader.appearances is not None and report is not None and not quiet:
                 note_themes(self.themes, report, reader.appearances, source.display)
 
     def metadata(self) -> DatasetMetadata:

@@ -24,8 +24,10 @@ What a feature holds
   attribute flattening).
 * One :class:`~citymodel.model.SurfaceGeometry` per LoD (``"1.2"``, ``"2.2"``; the geometries
   of one LoD are merged), float64 coordinates in the source CRS, surface types from
-  ``semantics`` (``RoofSurface`` ...; types without a code, e.g. ``TrafficArea``, are
-  :attr:`~citymodel.model.SurfaceType.UNKNOWN`). ``GeometryInstance`` is expanded into real
+  ``semantics`` (``RoofSurface``, ``TrafficArea``, ``WaterSurface`` ...; names without a code
+  are :attr:`~citymodel.model.SurfaceType.UNKNOWN`); polygons without semantics take their
+  object class's type (:func:`~citymodel.model.semantics.default_surface_type`: a TIN's are
+  terrain, a road's traffic area), as in the CityGML reader. ``GeometryInstance`` is expanded into real
   geometry: template vertices times ``transformationMatrix`` plus the reference point.
   ``MultiPoint``/``MultiLineString`` geometries are reported as skipped for meshing.
 
@@ -56,6 +58,7 @@ from typing import Any, Final, Self
 import numpy as np
 
 from citymodel._typing import Float64Array
+from citymodel.converters._cityjson_appearance import DocumentLook
 from citymodel.converters._cityjson_geometry import GeometryProblem, decode_vertices
 from citymodel.converters._cityjson_objects import (
     ObjectContext,
@@ -124,10 +127,6 @@ _SNIFF_BYTES: Final = 65536
 
 Extent = tuple[float, float, float, float, float, float]
 
-_APPEARANCE_NOTE: Final = (
-    "appearances (materials, textures) are not read yet: geometry is converted untextured"
-)
-
 
 def _is_seq(path: Path) -> bool:
     return path.name.lower().endswith(_SEQ_SUFFIXES)
@@ -161,12 +160,19 @@ class _Stats:
     attribute_names: set[str] = field(default_factory=set)
     lower: Float64Array | None = None
     upper: Float64Array | None = None
+    themes: dict[str, None] = field(default_factory=dict)
 
     def objects(self, objects: Mapping[str, Any], templates: list[Any]) -> None:
         for obj in objects.values():
             if not isinstance(obj, dict):
                 continue
             self.counts[str(obj.get("type"))] += 1
+            for geom in obj.get("geometry") or ():
+                if isinstance(geom, dict):
+                    for key in ("texture", "material"):
+                        looks = geom.get(key)
+                        if isinstance(looks, dict):
+                            self.themes.update(dict.fromkeys(str(t) for t in looks))
             for lod in object_lods(obj, templates):
                 self.lods[lod] += 1
             self.attribute_names.update(flatten_attributes(obj))
@@ -197,6 +203,9 @@ class CityJSONReader:
     header
         CityJSONSeq only: a CityJSON document whose ``transform``, ``referenceSystem`` and
         ``geometry-templates`` apply to a sequence without a header line.
+    theme
+        Appearance theme whose textures and materials are read; None: the document's default
+        theme, else the first one met (:mod:`citymodel.converters._cityjson_appearance`).
 
     Examples
     --------
@@ -211,9 +220,11 @@ class CityJSONReader:
         *,
         in_crs: str | None = None,
         header: str | os.PathLike[str] | None = None,
+        theme: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.in_crs = in_crs
+        self.theme = theme
         self.header_path = Path(header) if header is not None else None
         self.sequence = _is_seq(self.path)
         self._doc: dict[str, Any] | None = None
@@ -221,6 +232,7 @@ class CityJSONReader:
         self._headerless = False
         self._metadata: DatasetMetadata | None = None
         self._notes: list[str] = []
+        self._looks: list[DocumentLook] = []
 
     def __enter__(self) -> Self:
         return self
@@ -339,6 +351,33 @@ class CityJSONReader:
         else:
             log.warning(text)
 
+    def _look(self, appearance: object, report: JobReport | None) -> DocumentLook | None:
+        """The appearance tables of a document or header (problems reported once)."""
+        look = DocumentLook.from_document(appearance, self.path.resolve().parent, self.theme)
+        if look is not None:
+            for problem in look.problems:
+                self._warn(report, f"appearance: {problem}")
+            self._looks.append(look)
+        return look
+
+    def _feature_look(
+        self, header_look: DocumentLook | None, appearance: object, report: JobReport | None
+    ) -> DocumentLook | None:
+        """A CityJSONSeq feature's tables: the header's with its own ``vertices-texture``."""
+        if not isinstance(appearance, dict):
+            return header_look
+        if header_look is None or "textures" in appearance or "materials" in appearance:
+            return self._look(appearance, report)
+        look = header_look.with_vertices(appearance.get("vertices-texture"))
+        for problem in look.problems:
+            self._warn(report, f"appearance: {problem}")
+        return look
+
+    @property
+    def themes(self) -> list[str]:
+        """Appearance themes met so far (after :meth:`features`)."""
+        return list(dict.fromkeys(t for look in self._looks for t in look.themes))
+
     def _templates(self, header: Header, report: JobReport | None) -> Templates:
         if header.template_problem is not None and header.templates:
             self._warn(report, f"geometry templates unusable: {header.template_problem}")
@@ -361,8 +400,7 @@ class CityJSONReader:
         except GeometryProblem as problem:
             raise ParseError(f"{problem}; the file cannot be decoded", path=self.path) from None
         self._check_extent(header, vertices, report)
-        if doc.get("appearance"):
-            self._warn(report, _APPEARANCE_NOTE)
+        look = self._look(doc.get("appearance"), report)
         objects: dict[str, Any] = doc["CityObjects"]
         if stats is not None:
             stats.objects(objects, header.templates)
@@ -373,6 +411,7 @@ class CityJSONReader:
             templates=self._templates(header, report),
             source=SourceRef(str(self.path)),
             skip=self._skipper(report, None),
+            look=look,
         )
         yield from build_features(objects, ctx, types=types)
         self._doc = None  # the document is read again only if asked for again
@@ -397,8 +436,7 @@ class CityJSONReader:
                 report, "the header line has no 'transform': vertices are read as coordinates"
             )
         templates = self._templates(header, report)
-        if header.appearance:
-            self._warn(report, _APPEARANCE_NOTE)
+        header_look = self._look(header.appearance_data, report)
         suspicious = header.transform is None
         texts = iter_json_texts(
             self.path,
@@ -459,6 +497,7 @@ class CityJSONReader:
                 templates=templates,
                 source=SourceRef(file, text.line),
                 skip=skip,
+                look=self._feature_look(header_look, value.get("appearance"), report),
             )
             yield from build_features(objects, ctx, types=types)
 
@@ -509,7 +548,11 @@ class CityJSONReader:
             counts=dict(sorted(stats.counts.items())),
             lods=dict(sorted(stats.lods.items(), key=lambda kv: float(kv[0]))),
             attribute_names=tuple(sorted(stats.attribute_names)),
-            details={"transform": header.transform is not None, "templates": len(header.templates)},
+            details={
+                "transform": header.transform is not None,
+                "templates": len(header.templates),
+                **({"appearance_themes": list(stats.themes)} if stats.themes else {}),
+            },
             notes=tuple(self._notes),
         )
         return self._metadata
@@ -557,12 +600,12 @@ class CityJSONFormat:
         return sniff(path)
 
     def open(self, path: Path, **options: Any) -> CityJSONReader:
-        """Open ``path`` for streaming; options: ``in_crs``, ``header``.
+        """Open ``path`` for streaming; options: ``in_crs``, ``header``, ``theme``.
 
         Options of other formats (e.g. IFC's ``origin`` in a run mixing IFC and CityJSON
         inputs) do not apply to CityJSON and are ignored.
         """
-        known = {k: v for k, v in options.items() if k in ("in_crs", "header")}
+        known = {k: v for k, v in options.items() if k in ("in_crs", "header", "theme")}
         if len(known) != len(options):
             log.debug(
                 "%s: options not used by CityJSON: %s", path, sorted(set(options) - set(known))

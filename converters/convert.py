@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,8 +20,13 @@ from typing import Any, Literal
 
 import numpy as np
 
+from citymodel._pool import TaskRunner, default_jobs
+from citymodel.converters._citygml_chunks import DEFAULT_CHUNK_BYTES, DocumentChunk, plan_chunks
+from citymodel.converters._convert_chunks import ChunkJob, first_batch, meshed_pieces
 from citymodel.converters.gltf import GltfMesh, SemanticMaterials, write_gltf
+from citymodel.converters.gltf_textures import load_texture_images
 from citymodel.converters.ifc_writer import IFC_SUFFIX, CityToIfcOptions, write_city_ifc
+from citymodel.converters.interchange import interchange_format, write_interchange
 from citymodel.converters.obj import write_obj
 from citymodel.converters.pipeline import (
     count_read,
@@ -35,16 +42,19 @@ from citymodel.errors import CRSError, InputError, OutputError
 from citymodel.formats import format_for
 from citymodel.mesh import FeatureTable, MeshBatch
 from citymodel.model import Feature
+from citymodel.model.appearance import MeshAppearance
 from citymodel.placement import GCG2016_CREDIT, Frame, LocalFrame
+from citymodel.remote import InputStaging, is_url, local_path, prepare_remote_file, upload_files
 from citymodel.report import JobReport
-from citymodel.sources import Inputs, expand_inputs
+from citymodel.sources import Inputs, expand_sources
 from citymodel.sources import open as open_source
 
 __all__ = ["OUTPUT_SUFFIXES", "ConvertOptions", "ProgressCallback", "convert"]
 
 log = logging.getLogger(__name__)
 
-OUTPUT_SUFFIXES = (".glb", ".gltf", ".obj", IFC_SUFFIX)
+OUTPUT_SUFFIXES = (".glb", ".gltf", ".obj", IFC_SUFFIX, ".json", ".jsonl", ".gml")
+"""Output suffixes; ``.json`` only as ``.city.json``."""
 
 ProgressCallback = Callable[[str, int], None]
 """Called as ``progress(file, features_done_in_file)`` after each chunk."""
@@ -76,10 +86,18 @@ class ConvertOptions:
     selection
         Top-level objects to convert by bbox and/or ids
         (:class:`~citymodel.converters.selection.FeatureSelection`); default: all.
+    citygml_version
+        CityGML version of a ``.gml`` output: ``"2.0"`` or ``"3.0"``.
     reader_options
         Format-specific reader options as ``(name, value)`` pairs, e.g.
         ``(("origin", (x, y, z, rotation_deg)),)`` for an IFC model without georeferencing
         (``in_crs`` is passed to every reader anyway).
+    jobs
+        Processes reading and meshing one big CityGML file (default: the CPUs available);
+        plain CityGML 1.0/2.0 files of at least ``2 * split_bytes`` bytes are read in chunks
+        of about ``split_bytes`` (:mod:`citymodel.converters._convert_chunks`). The output
+        is byte-identical to ``jobs=1``. ``strict`` reads sequentially (the first skip of the
+        file must stop the job).
     """
 
     frame: Frame = "enu"
@@ -93,6 +111,9 @@ class ConvertOptions:
     types: tuple[str, ...] | None = field(default=None)
     selection: FeatureSelection = field(default_factory=FeatureSelection)
     reader_options: tuple[tuple[str, Any], ...] = ()
+    jobs: int = field(default_factory=default_jobs)
+    split_bytes: int = DEFAULT_CHUNK_BYTES
+    citygml_version: str = "2.0"
 
 
 @dataclass(slots=True)
@@ -108,6 +129,7 @@ class _Accumulator:
     vertex_count: int = 0
     table: FeatureTable = field(default_factory=FeatureTable)
     grid_credit: bool = False
+    appearances: list[tuple[MeshAppearance | None, int, int]] = field(default_factory=list)
 
     def add(self, batch: MeshBatch) -> None:
         """Append a batch (positions in the frame's input CRS) in local coordinates."""
@@ -121,6 +143,7 @@ class _Accumulator:
         self.feature_ids.append((mesh.feature_ids.astype(np.int64) + row_offset).astype(np.uint32))
         self.surface_types.append(mesh.surface_types)
         self.vertex_count += mesh.vertex_count
+        self.appearances.append((mesh.appearance, mesh.vertex_count, mesh.triangle_count))
 
 
 def convert(
@@ -140,8 +163,10 @@ def convert(
     output
         Output path; the suffix selects the writer (``.glb``, ``.gltf``, ``.obj``; ``.ifc``
         writes the selected objects as IFC4 in the source CRS, see
-        :func:`~citymodel.converters.ifc_writer.write_city_ifc`). Written atomically: nothing
-        appears unless the conversion succeeds.
+        :func:`~citymodel.converters.ifc_writer.write_city_ifc`; ``.city.json``,
+        ``.city.jsonl`` and ``.gml`` write CityJSON, CityJSONSeq and CityGML in the source CRS,
+        see :func:`~citymodel.converters.interchange.write_interchange`). Written atomically:
+        nothing appears unless the conversion succeeds.
     options
         See :class:`ConvertOptions`.
     report
@@ -158,15 +183,78 @@ def convert(
     ------
     InputError, CRSError, OutputError
         For problems that stop the job (unreadable file, unknown CRS, missing grid, ...).
+
+    Notes
+    -----
+    Inputs and the output may be fsspec URLs (``s3://bucket/city/``; extra ``cloud``, see
+    :mod:`citymodel.remote`): remote inputs are copied one at a time into a temporary folder
+    while they are read, a remote output is written locally and uploaded when complete.
     """
     opts = options or ConvertOptions()
     report = report if report is not None else JobReport(strict=opts.strict)
+    if is_url(output):
+        local = local_path(os.fspath(output))
+        if local is None:
+            return _convert_to_url(inputs, os.fspath(output), opts, report, progress)
+        output = local
+    with InputStaging(report) as staging:
+        return _convert(inputs, output, opts, report, progress, staging)
+
+
+def _convert_to_url(
+    inputs: Inputs,
+    url: str,
+    opts: ConvertOptions,
+    report: JobReport,
+    progress: ProgressCallback | None,
+) -> JobReport:
+    """:func:`convert` into a temporary folder, then upload (extra files first, the model last)."""
+    name = prepare_remote_file(url)
+    folder = Path(tempfile.mkdtemp(prefix="citymodel-output-"))
+    try:
+        convert(inputs, folder / name, options=opts, report=report, progress=progress)
+        upload_files(folder, url, name)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    report.outputs[:] = [url if o == str(folder / name) else o for o in report.outputs]
+    return report
+
+
+def _convert(
+    inputs: Inputs,
+    output: str | os.PathLike[str],
+    opts: ConvertOptions,
+    report: JobReport,
+    progress: ProgressCallback | None,
+    staging: InputStaging,
+) -> JobReport:
+    """:func:`convert` to a local output; ``staging`` provides local copies of remote inputs."""
     out = Path(output)
     suffix = out.suffix.lower()
     if suffix not in OUTPUT_SUFFIXES:
         raise OutputError(
             f"{out}: unsupported output suffix {suffix!r}; use one of {', '.join(OUTPUT_SUFFIXES)}"
         )
+    if interchange_format(out) is not None:
+        if opts.frame != "enu":
+            report.warn(f"--frame {opts.frame} does not apply to {out.name} (source CRS)")
+        found: set[str] = set()
+        write_interchange(
+            inputs,
+            out,
+            report=report,
+            in_crs=opts.in_crs,
+            types=opts.types,
+            lod=opts.lod,
+            citygml_version=opts.citygml_version,
+            select=lambda features, resolved: _selected(features, opts, resolved, found, report),
+            extra_reader_options=opts.reader_options,
+            progress=progress,
+        )
+        warn_missing_ids(opts.selection, found, report)
+        return report
+    if suffix == ".json":
+        raise OutputError(f"{out}: name a CityJSON output .city.json (a .json is ambiguous)")
     if suffix == IFC_SUFFIX:
         if opts.frame != "enu":
             report.warn(
@@ -175,13 +263,13 @@ def convert(
         return write_city_ifc(
             inputs, out, options=_ifc_options(opts), report=report, progress=progress
         )
-    paths = expand_inputs(inputs)
+    paths = expand_sources(inputs)
     register_grids(opts.grids)
     found_ids: set[str] = set()
     acc: _Accumulator | None = None
     grid_credit = False
     source_crs_seen: set[str] = set()
-    for path in paths:
+    for path in staging.files(paths):  # a remote file: a local copy while it is read
         report.inputs.append(str(path))
         if getattr(format_for(path), "kind", "features") == "points":
             raise InputError(
@@ -212,6 +300,18 @@ def convert(
                 grid_credit = grid_credit or "de_bkg_gcg2016.tif" in georef.grids
             else:
                 report.crs[str(path)] = {"source": crs_label}
+            chunks = _split(path, opts)
+            if chunks:  # a big CityGML file: its chunks on opts.jobs processes
+                acc = _convert_chunks(
+                    chunks,
+                    reader,
+                    _Target(opts, out, resolved, georef, crs_label),
+                    acc,
+                    found_ids,
+                    report,
+                    progress,
+                )
+                continue
             done = 0
             for chunk, batch in meshed_chunks(
                 _selected(
@@ -230,12 +330,7 @@ def convert(
                     done += len(chunk)
                     continue
                 if acc is None:
-                    frame = (
-                        LocalFrame.source_at(batch.mesh.positions, crs_label)
-                        if georef is None
-                        else LocalFrame.enu_at(batch.mesh.positions, opts.frame)
-                    )
-                    acc = _Accumulator(frame=frame, text_output=suffix == ".obj")
+                    acc = _accumulator(batch, georef, crs_label, opts, out)
                 acc.add(batch)
                 count_written(chunk, batch, report)
                 done += len(chunk)
@@ -257,6 +352,86 @@ def convert(
     return report
 
 
+def _accumulator(
+    batch: MeshBatch, georef: Georeferencer | None, crs_label: str, opts: ConvertOptions, out: Path
+) -> _Accumulator:
+    """The accumulator whose local frame is centred on the first batch with rows."""
+    frame = (
+        LocalFrame.source_at(batch.mesh.positions, crs_label)
+        if georef is None
+        else LocalFrame.enu_at(batch.mesh.positions, opts.frame)
+    )
+    return _Accumulator(frame=frame, text_output=out.suffix.lower() == ".obj")
+
+
+def _split(path: Path, opts: ConvertOptions) -> tuple[DocumentChunk, ...]:
+    """The chunks of ``path`` when it is read on several processes, else ()."""
+    if opts.jobs < 2 or opts.strict or opts.split_bytes < 1:
+        return ()
+    return plan_chunks(path, chunk_bytes=opts.split_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What the chunk tasks of one file need besides the chunk."""
+
+    opts: ConvertOptions
+    out: Path
+    resolved: ResolvedCRS | None
+    georef: Georeferencer | None
+    crs_label: str
+
+
+def _convert_chunks(
+    chunks: tuple[DocumentChunk, ...],
+    reader: Any,
+    target: _Target,
+    acc: _Accumulator | None,
+    found_ids: set[str],
+    report: JobReport,
+    progress: ProgressCallback | None,
+) -> _Accumulator | None:
+    """Read and mesh one big file's chunks in parallel; returns the (new) accumulator."""
+    opts, georef = target.opts, target.georef
+    selection = _selection_in(opts, target.resolved)
+    if acc is None:  # the frame comes from the batch the sequential pipeline would take
+        first = first_batch(
+            lambda quiet: reader.features(report=quiet, types=opts.types),
+            selection=selection,
+            chunk_size=opts.chunk_size,
+            lod=opts.lod,
+            georef=georef,
+        )
+        if first is not None:
+            acc = _accumulator(first, georef, target.crs_label, opts, target.out)
+    template = ChunkJob(
+        chunk=chunks[0],
+        resolved=target.resolved,
+        georeference=georef is not None,
+        vertical_mode=opts.vertical_mode,
+        lod=opts.lod,
+        types=opts.types,
+        chunk_size=opts.chunk_size,
+        selection=selection,
+        reader_options=tuple(reader_options(opts.in_crs, opts.reader_options).items()),
+    )
+    name = str(chunks[0].path)
+    with TaskRunner(min(opts.jobs, len(chunks)), opts.grids) as runner:
+        for piece in meshed_pieces(
+            runner,
+            chunks,
+            template,
+            report=report,
+            found_ids=found_ids,
+            progress=None if progress is None else lambda done: progress(name, done),
+        ):
+            if piece.batch.features.row_count:
+                if acc is None:  # pragma: no cover - first_batch found none, the tasks did
+                    raise InputError("the chunks of the file disagree with its sequential read")
+                acc.add(piece.batch)
+    return acc
+
+
 def _ifc_options(opts: ConvertOptions) -> CityToIfcOptions:
     return CityToIfcOptions(
         selection=opts.selection,
@@ -267,6 +442,19 @@ def _ifc_options(opts: ConvertOptions) -> CityToIfcOptions:
         grids=opts.grids,
         strict=opts.strict,
     )
+
+
+def _selection_in(opts: ConvertOptions, resolved: ResolvedCRS | None) -> FeatureSelection:
+    """``opts.selection`` with its bbox in the input's CRS."""
+    selection = opts.selection
+    if selection.bbox is not None and selection.bbox.crs is not None:
+        if resolved is None:
+            raise CRSError(
+                f"--bbox in {selection.bbox.crs} needs the input's CRS, which is unknown; "
+                "give it with --in-crs or the bbox in source coordinates"
+            )
+        selection = replace(selection, bbox=selection.bbox.to_crs(resolved))
+    return selection
 
 
 def _selected(
@@ -280,16 +468,9 @@ def _selected(
 
     Features left out are counted as read.
     """
-    selection = opts.selection
+    selection = _selection_in(opts, resolved)
     if not selection.active:
         return features
-    if selection.bbox is not None and selection.bbox.crs is not None:
-        if resolved is None:
-            raise CRSError(
-                f"--bbox in {selection.bbox.crs} needs the input's CRS, which is unknown; "
-                "give it with --in-crs or the bbox in source coordinates"
-            )
-        selection = replace(selection, bbox=selection.bbox.to_crs(resolved))
     return select_features(
         features,
         selection,
@@ -320,6 +501,7 @@ def _write(
         extras: dict[str, object] = {"citymodel": frame.extras() | {"source_crs": sorted(crs_seen)}}
         if acc.grid_credit:
             extras["copyright"] = GCG2016_CREDIT
+        appearance = MeshAppearance.concat(acc.appearances)
         write_gltf(
             out,
             GltfMesh(
@@ -327,11 +509,13 @@ def _write(
                 triangles=triangles,
                 feature_ids=feature_ids,
                 surface_types=surface_types,
+                appearance=appearance,
             ),
             acc.table,
             root_matrix=frame.root_matrix(),
             extras=extras,
             materials=opts.materials,
+            images=None if appearance is None else load_texture_images(appearance.textures, report),
         )
     report.outputs.append(str(out))
     report.extra["frame"] = frame.extras()

@@ -41,6 +41,7 @@ import numpy as np
 from citymodel import __version__
 from citymodel._typing import Float32Array, UInt8Array, UInt32Array
 from citymodel.atomic import write_bytes_atomic
+from citymodel.converters.gltf_appearance import AppearanceEncoder
 from citymodel.converters.gltf_binary import BufferBuilder, dump_json, pack_glb
 from citymodel.converters.gltf_compression import (
     EXT_MESHOPT_COMPRESSION,
@@ -56,6 +57,7 @@ from citymodel.converters.gltf_draco import (
     draco_position_bits,
     encode_draco_primitive,
 )
+from citymodel.converters.gltf_textures import TextureImage
 from citymodel.converters.materials import (
     FEATURE_COLOR_COLUMN,
     SemanticMaterials,
@@ -69,6 +71,7 @@ from citymodel.converters.property_table import (
 )
 from citymodel.errors import OutputError
 from citymodel.mesh import FeatureTable, Mesh, MeshCounts
+from citymodel.model.appearance import MeshAppearance
 
 __all__ = [
     "EXT_MESH_FEATURES",
@@ -128,6 +131,10 @@ class GltfOptions(TypedDict, total=False):
     max_position_error
         Largest position change quantization may cause, metres (default 0.01); meshes whose
         16-bit grid is coarser keep float32 positions.
+    images
+        The image of each texture of ``mesh.appearance`` (None: written untextured), see
+        :func:`~citymodel.converters.gltf_textures.load_texture_images`; without it textured
+        meshes are written with their materials only.
     """
 
     root_matrix: Sequence[float] | None
@@ -138,6 +145,7 @@ class GltfOptions(TypedDict, total=False):
     properties: Mapping[str, PropertySpec] | None
     compression: Compression
     max_position_error: float
+    images: Sequence[TextureImage | None] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +166,9 @@ class GltfMesh(MeshCounts):
         ``(N,)`` row of the owning feature in the :class:`~citymodel.mesh.FeatureTable`.
     surface_types
         ``(M,)`` :class:`~citymodel.model.semantics.SurfaceType` code per triangle.
+    appearance
+        Texture coordinates and per-triangle textures/materials, or None
+        (:mod:`citymodel.converters.gltf_textures`).
 
     Raises
     ------
@@ -169,6 +180,7 @@ class GltfMesh(MeshCounts):
     triangles: UInt32Array
     feature_ids: UInt32Array
     surface_types: UInt8Array
+    appearance: MeshAppearance | None = None
 
     def __post_init__(self) -> None:
         positions = np.ascontiguousarray(self.positions, dtype=np.float32)
@@ -200,6 +212,11 @@ class GltfMesh(MeshCounts):
         object.__setattr__(
             self, "surface_types", np.ascontiguousarray(surface_types, dtype=np.uint8)
         )
+        a = self.appearance
+        if a is not None and (
+            a.uv.shape != (n, 2) or a.triangle_texture.shape != (triangles.shape[0],)
+        ):
+            raise ValueError("appearance arrays do not match the vertex and triangle counts")
 
     @classmethod
     def from_mesh(cls, mesh: Mesh, *, origin: Sequence[float] = (0.0, 0.0, 0.0)) -> GltfMesh:
@@ -213,6 +230,7 @@ class GltfMesh(MeshCounts):
             triangles=mesh.triangles,
             feature_ids=mesh.feature_ids,
             surface_types=mesh.surface_types,
+            appearance=mesh.appearance,
         )
 
 
@@ -359,10 +377,12 @@ def _encode_geometry(
     property_table: bool,
     batch_ids: bool = False,
     max_position_error: float = MAX_POSITION_ERROR,
+    looks: AppearanceEncoder | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], list[float] | None, bool]:
     """Mesh object, accessors, materials, dequantization matrix and whether quantized.
 
-    The mesh has at least one triangle.
+    The mesh has at least one triangle. With ``looks``, primitives are split by texture and
+    material too and textured ones get ``TEXCOORD_0``.
     """
     if views.draco:
         return _encode_draco_geometry(
@@ -388,7 +408,13 @@ def _encode_geometry(
             "type": "SCALAR",
         }
     )
-    order, types, starts, ends = _surface_groups(mesh.surface_types)
+    if looks is not None:
+        uv_accessor = looks.uv_accessor(views, n)
+        if uv_accessor is not None:
+            accessors.append(uv_accessor)
+        order, types, starts, ends = _surface_groups(looks.group_codes(mesh.surface_types))
+    else:
+        order, types, starts, ends = _surface_groups(mesh.surface_types)
     # uint16 index 65535 is the primitive-restart value, so uint16 needs n <= 65535.
     index_dtype, index_component = ("<u2", _UNSIGNED_SHORT) if n < 65536 else ("<u4", _UNSIGNED_INT)
     index_view = views.triangles(mesh.triangles[order].astype(index_dtype))
@@ -407,9 +433,16 @@ def _encode_geometry(
                 "type": "SCALAR",
             }
         )
-        material_objects.append(materials.gltf_material(surface_type))
+        attributes: dict[str, int] = {"POSITION": 0, "NORMAL": 1, id_attribute: 2}
+        if looks is None:
+            material_objects.append(materials.gltf_material(surface_type))
+        else:
+            material, textured = looks.material(surface_type)
+            material_objects.append(material)
+            if textured:
+                attributes["TEXCOORD_0"] = 3
         primitive: dict[str, Any] = {
-            "attributes": {"POSITION": 0, "NORMAL": 1, id_attribute: 2},
+            "attributes": attributes,
             "indices": len(accessors) - 1,
             "material": len(material_objects) - 1,
             "mode": _TRIANGLES,
@@ -421,7 +454,7 @@ def _encode_geometry(
 
 
 def _surface_groups(
-    surface_types: UInt8Array,
+    surface_types: np.ndarray[Any, np.dtype[np.integer[Any]]],
 ) -> tuple[np.ndarray[Any, Any], list[int], list[int], list[int]]:
     """Triangle order grouping by surface type (stable), and each group's type, start, end."""
     order = np.argsort(surface_types, kind="stable")
@@ -528,6 +561,7 @@ def _feature_colors(
             triangles=mesh.triangles,
             feature_ids=mesh.feature_ids,
             surface_types=codes,
+            appearance=mesh.appearance,
         ),
         palette,
     )
@@ -546,6 +580,7 @@ def _build(
     batch_ids: bool = False,
     compression: Compression = "none",
     max_position_error: float = MAX_POSITION_ERROR,
+    images: Sequence[TextureImage | None] | None = None,
 ) -> tuple[dict[str, Any], BufferBuilder]:
     _check_identifier(schema_id, "schema_id")
     _check_identifier(class_name, "class_name")
@@ -572,6 +607,15 @@ def _build(
         colored, palette = _feature_colors(
             mesh, features, materials or SemanticMaterials.default_palette()
         )
+        looks = None
+        if colored.appearance is not None:
+            if views.draco:
+                log.warning(
+                    "glTF: textures and materials are not written with Draco compression "
+                    "(use meshopt to keep them)"
+                )
+            else:
+                looks = AppearanceEncoder.create(colored.appearance, images, palette, builder)
         geometry = _encode_geometry(
             colored,
             feature_count,
@@ -580,6 +624,7 @@ def _build(
             property_table=with_table,
             batch_ids=batch_ids,
             max_position_error=max_position_error,
+            looks=looks,
         )
     metadata = (
         None
@@ -626,6 +671,8 @@ def _build(
         document["meshes"] = [mesh_object]
         document["materials"] = material_objects
         document["accessors"] = accessors
+        if looks is not None:
+            looks.finish(document)
     if builder.views:
         document["bufferViews"] = builder.views
         document["buffers"] = [{"byteLength": builder.byte_length}]

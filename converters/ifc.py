@@ -516,7 +516,12 @@ class IFCFormat:
         return sniff(path)
 
     def open(self, path: Path, **options: Any) -> IFCReader:
-        """Open ``path``; options: ``in_crs``, ``origin``, ``processes``."""
+        """Open ``path``; options: ``in_crs``, ``origin``, ``processes``.
+
+        ``theme`` (the appearance theme of city model inputs tiled together with a design)
+        does not apply to IFC and is ignored.
+        """
+        options.pop("theme", None)
         return IFCReader(path, **options)
 
 

@@ -77,11 +77,22 @@ def summarise(items: Sequence[DatasetMetadata]) -> dict[str, Any]:
         "lods": dict(sorted(lods.items())),
         "attribute_names": sorted(names),
         "notes": list(dict.fromkeys(n for m in items for n in m.notes)),
+        "appearance_themes": _themes(items),
         "points": _points_summary(items),
         "georeferencing": _one_or_each([m.details["georeferencing"] for m in _ifc(items)]),
         "ifc": _ifc_summary(items),
         "files": [_file_entry(m) for m in items],
     }
+
+
+def _themes(items: Sequence[DatasetMetadata]) -> list[str]:
+    """Appearance themes of all inputs, in order of first appearance."""
+    found: dict[str, None] = {}
+    for m in items:
+        themes = m.details.get("appearance_themes")
+        if isinstance(themes, list):
+            found.update(dict.fromkeys(str(t) for t in themes))
+    return list(found)
 
 
 def _points_summary(items: Sequence[DatasetMetadata]) -> dict[str, Any] | None:

@@ -34,13 +34,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Final, Literal, Self
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, Literal, Self
 
-import laspy
 import numpy as np
 import numpy.typing as npt
-from laspy import DecompressionSelection, LazBackend
-from laspy.errors import LaspyException
 
 from citymodel.converters._las_crs import FileCRS, plausibility, read_file_crs
 from citymodel.converters._las_header import (
@@ -67,6 +64,10 @@ from citymodel.errors import CRSError, CRSWarning, InputError, UnsupportedFormat
 from citymodel.formats import FormatPlugin
 from citymodel.model import DatasetMetadata, Feature, PointChunk
 from citymodel.report import JobReport
+
+if TYPE_CHECKING:  # laspy (and requests, which it imports) only once a LAS file is read
+    import laspy
+    from laspy import DecompressionSelection
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -294,6 +295,8 @@ class PointCloudReader:
         return (lo[0], lo[1], lo[2], hi[0], hi[1], hi[2])
 
     def _laspy_header(self) -> laspy.LasHeader:
+        from laspy import DecompressionSelection
+
         if self._header is None:
             with self._laspy_reader(DecompressionSelection.base()) as reader:
                 self._header = reader.header
@@ -350,6 +353,8 @@ class PointCloudReader:
             return 16
         size = min(n, _COLOR_SAMPLE)
         starts = sorted({0, max(0, n // 2 - size // 2), n - size})
+        from laspy import DecompressionSelection
+
         selection = DecompressionSelection.base() | DecompressionSelection.RGB
         depths = set()
         for start in starts:
@@ -506,6 +511,10 @@ class PointCloudReader:
 
     @contextmanager
     def _laspy_reader(self, selection: DecompressionSelection) -> Iterator[laspy.LasReader]:
+        import laspy
+        from laspy import LazBackend
+        from laspy.errors import LaspyException
+
         backend = LazBackend.LazrsParallel if self.parallel_decode else LazBackend.Lazrs
         stream = self._open_stream()
         try:
@@ -530,6 +539,8 @@ class PointCloudReader:
         self, start: int, stop: int, chunk_size: int, selection: DecompressionSelection
     ) -> Iterator[Any]:
         """laspy ScaleAwarePointRecords of points ``start``..``stop``, <= ``chunk_size`` each."""
+        from laspy.errors import LaspyException
+
         if start >= stop:
             return
         if self.layout.compressed:
@@ -578,6 +589,9 @@ class PointCloudReader:
     def _laz_records(
         self, start: int, stop: int, chunk_size: int, selection: DecompressionSelection
     ) -> Iterator[Any]:
+        import laspy
+        from laspy import DecompressionSelection
+
         point_format = self._laspy_header().point_format
         layout = self.layout
         # Formats 0-5 have a single compressed layer: a selection does not apply.

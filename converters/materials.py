@@ -99,6 +99,16 @@ _DEFAULT_HEX: dict[SurfaceType, str] = {
     SurfaceType.INTERIOR_WALL: "#e6e6e6",
     SurfaceType.CEILING: "#f0f0f0",
     SurfaceType.FLOOR: "#9e9e9e",
+    SurfaceType.TRAFFIC_AREA: "#6b6b6b",  # asphalt grey
+    SurfaceType.AUXILIARY_TRAFFIC_AREA: "#9a9a8c",  # pavements, verges: lighter grey
+    SurfaceType.TRANSPORTATION_MARKING: "#f2f2f2",  # road paint
+    SurfaceType.TRANSPORTATION_HOLE: "#3a3a3a",
+    SurfaceType.WATER_SURFACE: "#3f7fbf",  # water blue
+    SurfaceType.WATER_GROUND: "#5a6f7f",  # river bed
+    SurfaceType.WATER_CLOSURE: "#7fa8cf",  # virtual water boundary, pale blue
+    SurfaceType.TERRAIN: "#a89a72",  # bare ground, ochre
+    SurfaceType.VEGETATION: "#4f8a3c",  # green
+    SurfaceType.LAND_USE: "#c8c49a",  # pale khaki
 }
 _DEFAULT_OTHER = "#bfbfbf"  # UNKNOWN and unlisted codes: neutral grey
 
@@ -138,7 +148,10 @@ class SemanticMaterials:
 
     @classmethod
     def default_palette(cls, *, double_sided: bool = False) -> SemanticMaterials:
-        """Roofs red-brown, walls light grey, ground dark grey, closure and others neutral."""
+        """Roofs red-brown, walls light grey, roads grey, water blue, vegetation green, terrain ochre.
+
+        Ground surfaces are dark grey; closure surfaces and unclassified polygons neutral grey.
+        """
         return cls(
             colors={int(t): parse_color(h) for t, h in _DEFAULT_HEX.items()},
             default=parse_color(_DEFAULT_OTHER),
@@ -151,7 +164,9 @@ class SemanticMaterials:
 
         Keys are surface type names in lower case (``roof``, ``wall``, ``ground``, ``closure``,
         ``outer_ceiling``, ``outer_floor``, ``window``, ``door``, ``interior_wall``, ``ceiling``,
-        ``floor``, ``unknown``) or ``default`` (every type without a colour of its own); case and
+        ``floor``, ``traffic_area``, ``auxiliary_traffic_area``, ``transportation_marking``,
+        ``transportation_hole``, ``water_surface``, ``water_ground``, ``water_closure``,
+        ``terrain``, ``vegetation``, ``land_use``, ``unknown``) or ``default`` (every type without a colour of its own); case and
         ``-``/``_`` are ignored. Values are sRGB hex colours (``#rrggbb``, ``#rgb``,
         ``#rrggbbaa``); alpha below 1 makes the material blended.
 

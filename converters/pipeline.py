@@ -14,10 +14,11 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from citymodel.converters.georeferencing import georeferencer
+from citymodel.converters.gltf_textures import without_unusable_textures
 from citymodel.crs import (
     Georeferencer,
     ResolvedCRS,
-    VerticalMode,
     parse_srs_name,
     resolve_crs,
     with_default_vertical,
@@ -90,21 +91,6 @@ def source_crs(
     return completed
 
 
-def georeferencer(
-    resolved: ResolvedCRS, *, vertical_mode: VerticalMode, path: Path, report: JobReport
-) -> Georeferencer:
-    """The source CRS -> ECEF (EPSG:4978) transformation of one input.
-
-    Its warnings go to ``report``, and ``report.crs[str(path)]`` records the source CRS and the
-    operation.
-    """
-    georef = Georeferencer.create(resolved, vertical_mode=vertical_mode)
-    for message in georef.warnings:
-        report.warn(message)
-    report.crs[str(path)] = {"source": resolved.to_string(), "operation": georef.description}
-    return georef
-
-
 def chunks(features: Iterable[Feature], size: int) -> Iterator[list[Feature]]:
     """Consecutive lists of ``size`` features (the last one shorter)."""
     it = iter(features)
@@ -147,11 +133,14 @@ def meshed_chunks(
     Each chunk is meshed by :func:`~citymodel.meshing.mesh_features` (source CRS, metres) and,
     when ``georef`` is given and rows remain, georeferenced to ECEF (EPSG:4978, metres) by
     :func:`~citymodel.placement.to_ecef_checked`. Skipped features go to ``report``; a batch
-    may have no rows.
+    may have no rows. Textures whose image is missing or unreadable are reported once and
+    dropped (their triangles keep their geometry, untextured).
     """
     for chunk in chunks(features, chunk_size):
         count_read(chunk, report)
         batch = mesh_features(chunk, lod=lod, report=report)
+        if batch.mesh.appearance is not None:
+            batch = without_unusable_textures(batch, report)
         if georef is not None and batch.features.row_count:
             batch = to_ecef_checked(batch, georef, report=report)
         yield chunk, batch

@@ -16,6 +16,10 @@ run died between its two renames, so the previous tileset is restored). Folders 
 is still alive are left alone, so two runs on one output do not delete each other's work. (With
 outputs on storage shared between machines, a pid says nothing about another host's processes:
 run one job per output there.)
+
+An output at an fsspec URL (``s3://bucket/tiles/city``; :mod:`citymodel.remote`) is staged the
+same way in a local folder (the temporary folder, or ``local_base``) and uploaded by
+:meth:`OutputTarget.publish`: contents first, ``tileset.json`` last (a ``.3tz`` as one object).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from citymodel.errors import OutputError
+from citymodel.remote import is_url, local_path, prepare_remote_output, upload_file, upload_tileset
 from citymodel.tiler.archive import write_3tz
 
 __all__ = ["TILESET_JSON", "OutputTarget", "recover_leftovers", "scratch_folder"]
@@ -92,30 +97,50 @@ class OutputTarget:
     Attributes
     ----------
     output
-        Absolute output path.
+        Absolute output path; for a URL output the local path the tileset is built under
+        (in the temporary folder) before it is uploaded.
     archive
         True for a ``.3tz`` output.
     staging
         The folder the tileset is written into, beside ``output``.
+    remote
+        The fsspec URL of the output, or None for a local output.
     """
 
     output: Path
     archive: bool
     staging: Path
+    remote: str | None = None
+
+    @property
+    def location(self) -> str:
+        """The output as the user named it: the URL, or the absolute path."""
+        return self.remote if self.remote is not None else str(self.output)
 
     @classmethod
-    def prepare(cls, output: str | os.PathLike[str]) -> OutputTarget:
+    def prepare(
+        cls, output: str | os.PathLike[str], *, local_base: Path | None = None
+    ) -> OutputTarget:
         """Check ``output`` and create an empty staging folder beside it.
 
         A folder output may be new, empty or an existing tileset (a folder holding
-        ``tileset.json``), which is replaced at the end; any other folder is refused.
+        ``tileset.json``), which is replaced at the end; any other folder is refused. The
+        same holds for an output at an fsspec URL, whose staging folder is made below
+        ``local_base`` (default: the temporary folder); ``file://`` URLs are local paths.
 
         Raises
         ------
         OutputError
             For a ``.json`` path, a ``.3tz`` path that is a folder, a folder output that is a
-            file or a non-empty folder without ``tileset.json``, or an unwritable location.
+            file or a non-empty folder without ``tileset.json``, or an unwritable location
+            (for URLs also: missing bucket, no credentials, access denied).
         """
+        if is_url(output):
+            text = os.fspath(output)
+            local = local_path(text)
+            if local is None:
+                return cls._prepare_remote(text, local_base)
+            output = local
         out = Path(output).absolute()
         if out.parent.is_dir():
             recover_leftovers(out)
@@ -141,14 +166,35 @@ class OutputTarget:
             raise _os_error(staging, "cannot create the staging folder", err) from err
         return cls(out, archive, staging)
 
+    @classmethod
+    def _prepare_remote(cls, url: str, local_base: Path | None) -> OutputTarget:
+        if url.lower().endswith(".json"):
+            raise OutputError(f"{url}: give the output folder (or a .3tz file), not a JSON file")
+        archive = url.lower().endswith(".3tz")
+        name = prepare_remote_output(url, archive=archive)
+        base = (local_base or Path(tempfile.gettempdir())).absolute()
+        shadow = base / name
+        staging = base / f".{name}.partial-{os.getpid()}"
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            recover_leftovers(shadow)
+            staging.mkdir()
+        except OSError as err:
+            raise _os_error(staging, "cannot create the staging folder", err) from err
+        return cls(shadow, archive, staging, remote=url)
+
     def publish(self) -> int:
         """Move the finished staging folder into place (or pack it); return the output's bytes.
+
+        A URL output is uploaded (module docstring) and its local files removed.
 
         Raises
         ------
         OutputError
-            When the tileset cannot be moved or packed.
+            When the tileset cannot be moved, packed or uploaded.
         """
+        if self.remote is not None:
+            return self._upload(self.remote)
         if self.archive:
             write_3tz(self.staging, self.output)
             shutil.rmtree(self.staging, ignore_errors=True)
@@ -171,9 +217,22 @@ class OutputTarget:
             raise _os_error(out, "cannot move the finished tileset into place", err) from err
         return size
 
+    def _upload(self, url: str) -> int:
+        try:
+            if self.archive:
+                write_3tz(self.staging, self.output)
+                size = self.output.stat().st_size
+                upload_file(self.output, url)
+                return size
+            return upload_tileset(self.staging, url)
+        finally:
+            self.discard()
+
     def discard(self) -> None:
-        """Remove the staging folder (after a failure)."""
+        """Remove the staging folder (after a failure; for URL outputs also a packed .3tz)."""
         shutil.rmtree(self.staging, ignore_errors=True)
+        if self.remote is not None and self.archive:
+            self.output.unlink(missing_ok=True)
 
 
 def scratch_folder(base: Path | None, output: Path) -> Path:

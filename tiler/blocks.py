@@ -26,8 +26,11 @@ roof vertices (vertices of ROOF triangles; without roof semantics the upward-fac
 without those, ``t`` = highest vertex). The midpoint minimises ``max |z_roof - t|``, hence the
 deviation below; for a gable roof it equals the area-weighted mean roof height. The block has
 a top cap (footprint triangles at ``t``, ROOF), a bottom cap (reversed, at ``b``, GROUND) and one
-quad per boundary edge (WALL), normals outward. Caps share their vertices, each wall quad has
-its own four (flat shading, as :class:`~citymodel.mesh.Mesh` requires).
+quad per boundary edge (WALL), normals outward. An object without building surfaces whose
+triangles carry a class of their own (terrain, traffic area, water, vegetation) keeps that
+class on all its block triangles, so parent tiles show it in its colour. Caps share their
+vertices, each wall quad has its own four (flat shading, as :class:`~citymodel.mesh.Mesh`
+requires).
 
 Deviation (metres) of a feature: the largest distance from one of its original vertices ``v`` to
 the surface of its block, and at least the roof misfit::
@@ -299,6 +302,22 @@ def _footprint_distance(
     return dmin, inside
 
 
+def _object_class(
+    types: npt.NDArray[np.uint8], groups: IndexArray, group_count: int
+) -> npt.NDArray[np.uint8] | None:
+    """Per group, the surface type its block takes instead of roof/wall/ground (0: none).
+
+    A terrain, road, water or vegetation object (no building surfaces, but a class of its own
+    such as ``TERRAIN``) would otherwise show roof and wall colours in parent tiles; its block
+    takes the highest such code among its own triangles. None when no group has one.
+    """
+    building = (types > SurfaceType.UNKNOWN) & (types < SurfaceType.TRAFFIC_AREA)
+    kind = np.zeros(group_count, dtype=np.uint8)
+    np.maximum.at(kind, groups, np.where(building, 0, types).astype(np.uint8))
+    kind[np.bincount(groups[building], minlength=group_count) > 0] = 0
+    return kind if kind.any() else None
+
+
 def block_meshes(mesh: Mesh, *, weld_tolerance: float = 1e-3) -> Blocks:
     """Build the block (prism) of every feature row of ``mesh`` at once.
 
@@ -448,6 +467,7 @@ def block_meshes(mesh: Mesh, *, weld_tolerance: float = 1e-3) -> Blocks:
         wid=wid,
         foot_group=foot_group,
         deviation=deviation,
+        object_class=_object_class(stype, tgroup, group_count),
     )
 
 
@@ -469,8 +489,12 @@ def _assemble(
     wid: IndexArray,
     foot_group: IndexArray,
     deviation: Float64Array,
+    object_class: npt.NDArray[np.uint8] | None = None,
 ) -> Blocks:
     """Lay out caps and walls group by group: vertices [top cap, bottom cap, walls].
+
+    ``object_class`` (per group, 0: none) replaces the roof/ground/wall types of a group's
+    block triangles (:func:`_object_class`).
 
     ``wgroup`` is the group of each corner of ``prisms.wxy``, ``wid`` ``(K, 3)`` the corners
     of the footprint triangles and ``foot_group`` their groups.
@@ -519,6 +543,9 @@ def _assemble(
     triangles[wall] = np.column_stack([base, base + 1, base + 2])
     triangles[wall + 1] = np.column_stack([base, base + 2, base + 3])
     stypes[wall] = stypes[wall + 1] = SurfaceType.WALL
+    if object_class is not None:
+        keep = np.repeat(object_class, np.diff(toff))
+        stypes[keep > 0] = keep[keep > 0]
 
     block = Mesh(
         positions=positions,

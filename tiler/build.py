@@ -33,8 +33,13 @@ output is packed from it); an existing tileset folder is replaced only once the 
 complete. The scratch store lives in a temporary folder beside the output (or below
 ``scratch_dir``) and is deleted at the end, as is the staging folder when the job fails.
 
-Both passes keep at most ``2 * jobs`` tasks in flight. Memory is bounded by one chunk of
-buildings per reading worker (``chunk_size``), the largest tile per writing worker and the
+Both passes keep at most ``2 * jobs`` tasks in flight. A pass with a single task, or too small
+to pay for starting the workers (input bytes, content triangles), runs in this process instead
+(:mod:`citymodel.tiler._dispatch`; same tasks, byte-identical output). With ``--replace`` the
+design models are read first, their footprints taken while they are tiled, and the city
+after them (each design is read once, :mod:`citymodel.tiler.replace`).
+
+Memory is bounded by one chunk of buildings per reading worker (``chunk_size``), the largest tile per writing worker and the
 index in this process (94 bytes per building), whatever the size of the city. The report's
 ``peak_rss_mb`` gives this process's peak and the largest peak of any worker (measured by the
 workers themselves: forkserver workers are not children of this process).
@@ -42,6 +47,7 @@ workers themselves: forkserver workers are not children of this process).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -55,6 +61,17 @@ from typing import Any
 
 import numpy as np
 
+from citymodel._pool import default_jobs
+from citymodel.converters._citygml_chunks import (
+    DEFAULT_CHUNK_BYTES,
+    ChunkNotes,
+    ChunkReading,
+    DocumentChunk,
+    document_notes,
+    misplaced_chunks,
+    objects_before,
+    plan_chunks,
+)
 from citymodel.converters.gltf import (
     PropertySpec,
     SemanticMaterials,
@@ -75,9 +92,11 @@ from citymodel.errors import OutputError, TilingError
 from citymodel.mesh import MeshBatch, select_rows
 from citymodel.ops.frames import enu_to_ecef_matrix, to_gltf_matrix
 from citymodel.placement import GCG2016_CREDIT
+from citymodel.remote import InputStaging, RemoteFile
 from citymodel.report import JobReport
-from citymodel.sources import Inputs, expand_inputs
+from citymodel.sources import InputFile, Inputs, expand_sources
 from citymodel.sources import open as open_source
+from citymodel.tiler import _dispatch
 from citymodel.tiler._output import OutputTarget, scratch_folder
 from citymodel.tiler.content import TileContent, encode_tile_b3dm, encode_tile_glb
 from citymodel.tiler.executor import EXECUTORS, Executor, Runner, open_runner
@@ -87,14 +106,19 @@ from citymodel.tiler.index import FeatureIndex
 from citymodel.tiler.lod import ContentKind, LodPlan, LodPolicy, assign_lod
 from citymodel.tiler.partition import PartitionOptions, partition
 from citymodel.tiler.replace import (
+    FootprintCollector,
+    FootprintPart,
     ReplacePlan,
     ReplaceRule,
+    collect_footprints,
+    complete_replacement,
     finish_replacement,
     hide_replaced,
-    plan_replacement,
+    pending_replacement,
     replacement_inputs,
 )
 from citymodel.tiler.store import Locations, ShardWriter, read_blocks, read_units, shard_path
+from citymodel.tiler.texture_atlas import DEFAULT_ATLAS_SIZE
 from citymodel.tiler.tileset import Tile, TilesetVersion, relative_transform, write_tileset
 from citymodel.tiler.volumes import BoundingVolume, Region, union_all
 
@@ -104,19 +128,12 @@ log = logging.getLogger(__name__)
 
 TileProgress = Callable[[str, int, int], None]
 """Called as ``progress(stage, done, total)``: stage ``"read"`` counts input files, ``"write"``
-counts tile contents."""
+counts tile contents; ``"buildings"`` (total 0: not known in advance) gives the buildings read
+so far, just before each ``"read"`` call."""
 
 _MAX_SHARDS = 0x10000
 _SCHEMA_ID = "citymodel"
 _CLASS_NAME = "building"
-
-
-def default_jobs() -> int:
-    """CPUs this process may use (``os.sched_getaffinity`` where available), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
-        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,6 +180,10 @@ class TileOptions:
         (``KHR_draco_mesh_compression``, positions within 1 cm; see
         :mod:`citymodel.converters.gltf_draco`); both need the ``compress`` extra. With
         compression the report also gives the bytes the contents would take without it.
+    atlas_size
+        Texture pixel budget of one content: its atlas and images hold at most
+        ``atlas_size**2`` pixels, the atlas at most ``atlas_size`` on a side
+        (:mod:`citymodel.tiler.texture_atlas`).
     reader_options
         Format-specific reader options as picklable ``(name, value)`` pairs, passed to every
         input's reader in pass 1 (e.g. ``(("origin", (x, y, z, rotation_deg)),)`` for an IFC
@@ -172,6 +193,11 @@ class TileOptions:
         see :mod:`citymodel.tiler.replace`): each rule's model is added to the inputs and the
         buildings under its footprint (or listed by id) are left out in pass 1;
         ``report.extra["replaced"]`` lists them.
+    split_bytes
+        Plain CityGML files of at least twice this size are read in chunks of about this
+        many bytes, one pass-1 task each, so that one big file uses every worker
+        (:mod:`citymodel.converters._citygml_chunks`); 0 reads every file in one task. The
+        tileset does not depend on it.
     """
 
     jobs: int = field(default_factory=default_jobs)
@@ -195,6 +221,8 @@ class TileOptions:
     compress: Compression = "none"
     reader_options: tuple[tuple[str, Any], ...] = ()
     replace: tuple[ReplaceRule, ...] = ()
+    split_bytes: int = DEFAULT_CHUNK_BYTES
+    atlas_size: int = DEFAULT_ATLAS_SIZE
 
     def __post_init__(self) -> None:
         problems = []
@@ -228,7 +256,7 @@ class TileOptions:
 @dataclass(frozen=True, slots=True)
 class _IndexTask:
     shard: int
-    paths: tuple[Path, ...]
+    paths: tuple[InputFile, ...]
     scratch: Path
     in_crs: str | None
     vertical_mode: VerticalMode
@@ -238,6 +266,10 @@ class _IndexTask:
     chunk_size: int
     reader_options: tuple[tuple[str, Any], ...] = ()
     replace: ReplacePlan | None = None
+    chunk: DocumentChunk | None = None
+    """A part of one big local CityGML file (``paths`` is that file), or None: whole files."""
+    position_offset: int | None = None
+    """Top-level objects before ``chunk`` when the plan's count proved wrong."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +282,8 @@ class _IndexResult:
     buildings: int
     rss_kb: int
     replaced: tuple[dict[str, Any], ...] = ()
+    notes: ChunkNotes | None = None
+    footprints: tuple[FootprintPart, ...] = ()
 
 
 def _stored_only(batch: MeshBatch, skipped: Sequence[str]) -> MeshBatch:
@@ -269,29 +303,40 @@ def _index_inputs(task: _IndexTask) -> _IndexResult:
     grids: set[str] = set()
     buildings = 0
     replaced: list[dict[str, Any]] = []
+    footprints: list[FootprintPart] = []
     # An executor may run a task again (Dask, after the worker died): shard ids are unique per
     # job, so an existing shard can only be the partial output of an earlier attempt.
     shard_path(task.scratch, task.shard).unlink(missing_ok=True)
-    with ShardWriter(task.scratch, task.shard) as writer:
-        for path in task.paths:
-            report.inputs.append(str(path))
+    chunk_reading: ChunkReading | None = None
+    with ShardWriter(task.scratch, task.shard) as writer, InputStaging(report) as staging:
+        for path in staging.files(task.paths):  # a remote file: a local copy while it is read
+            if task.chunk is None or task.chunk.index == 0:
+                report.inputs.append(str(path))
             options = reader_options(task.in_crs, task.reader_options)
             if task.replace is not None:  # a design model's own options (--replace)
                 options = task.replace.reader_options(path, options)
-            with open_source(path, **options) as reader:
+            if task.chunk is not None:  # one part of a big CityGML file
+                chunk_reading = ChunkReading(
+                    task.chunk, position_offset=task.position_offset, **options
+                )
+            with chunk_reading or open_source(path, **options) as reader:
                 resolved = source_crs(reader.srs_name, in_crs=task.in_crs, path=path, report=report)
                 georef = georeferencer(
                     resolved, vertical_mode=task.vertical_mode, path=path, report=report
                 )
                 grids.update(georef.grids)
+                # a design model of --replace: its footprint is taken as it is read
+                collector = FootprintCollector.for_input(task.replace, path, resolved)
                 for chunk, batch in meshed_chunks(
                     hide_replaced(
                         task.replace,
-                        reader.features(
-                            report=report,
-                            types=task.types
-                            if task.replace is None
-                            else task.replace.types_for(path, task.types),
+                        collector.collect(
+                            reader.features(
+                                report=report,
+                                types=task.types
+                                if task.replace is None
+                                else task.replace.types_for(path, task.types),
+                            )
                         ),
                         path=path,
                         crs=resolved,
@@ -318,6 +363,8 @@ def _index_inputs(task: _IndexTask) -> _IndexResult:
                         properties, infer_property_types(batch.features)
                     )
                     count_written(chunk, batch, report)
+                if (part := collector.part()) is not None:
+                    footprints.append(part)
     return _IndexResult(
         shard=task.shard,
         index=FeatureIndex.concat(parts),
@@ -327,6 +374,8 @@ def _index_inputs(task: _IndexTask) -> _IndexResult:
         buildings=buildings + len(replaced),
         rss_kb=_rss_kb(),
         replaced=tuple(replaced),
+        notes=chunk_reading.notes() if chunk_reading is not None else None,
+        footprints=tuple(footprints),
     )
 
 
@@ -345,6 +394,7 @@ class _ContentShared:
     materials: SemanticMaterials | None
     extras: Mapping[str, Any] | None
     compression: Compression = "none"
+    atlas_size: int = DEFAULT_ATLAS_SIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,6 +434,7 @@ def _encode_content(
             schema_id=_SCHEMA_ID,
             class_name=_CLASS_NAME,
             compression=compression,
+            atlas_size=shared.atlas_size,
         )
     return encode_tile_b3dm(
         batch,
@@ -519,7 +570,7 @@ class _Stats:
 
 
 def _pass1_tasks(
-    paths: Sequence[Path], scratch: Path, opts: TileOptions, replace: ReplacePlan | None = None
+    paths: Sequence[InputFile], scratch: Path, opts: TileOptions, replace: ReplacePlan | None = None
 ) -> list[_IndexTask]:
     """One task per input file (grouped beyond 65,536 shards), largest first.
 
@@ -528,10 +579,27 @@ def _pass1_tasks(
     starting a big file while the others idle.
     """
     per_task = max(1, math.ceil(len(paths) / _MAX_SHARDS))
+    units: list[tuple[tuple[InputFile, ...], DocumentChunk | None]] = [
+        (tuple(paths[start : start + per_task]), None) for start in range(0, len(paths), per_task)
+    ]
+    if per_task == 1 and opts.split_bytes > 0:
+        # big local CityGML files: one task per chunk, so that one file keeps every worker busy
+        split: list[list[tuple[tuple[InputFile, ...], DocumentChunk | None]]] = [
+            [(unit, chunk) for chunk in plan_chunks(unit[0], chunk_bytes=opts.split_bytes)]
+            if isinstance(unit[0], Path)
+            else []
+            for unit, _ in units
+        ]
+        if sum(len(s) or 1 for s in split) <= _MAX_SHARDS:
+            units = [
+                pair
+                for unit, file_units in zip(units, split, strict=True)
+                for pair in (file_units or [unit])
+            ]
     tasks = [
         _IndexTask(
             shard=number,
-            paths=tuple(paths[start : start + per_task]),
+            paths=unit_paths,
             scratch=scratch,
             in_crs=opts.in_crs,
             vertical_mode=opts.vertical_mode,
@@ -541,17 +609,97 @@ def _pass1_tasks(
             chunk_size=opts.chunk_size,
             reader_options=opts.reader_options,
             replace=replace,
+            chunk=chunk,
         )
-        for number, start in enumerate(range(0, len(paths), per_task))
+        for number, (unit_paths, chunk) in enumerate(units)
     ]
-    return sorted(tasks, key=lambda t: -sum(_size(p) for p in t.paths))
+    return sorted(tasks, key=_task_bytes, reverse=True)
 
 
-def _size(path: Path) -> int:
+def _task_bytes(task: _IndexTask) -> int:
+    if task.chunk is not None:
+        return task.chunk.end - task.chunk.start
+    return sum(_size(p) for p in task.paths)
+
+
+def _file_notes(
+    by_shard: Mapping[int, _IndexTask], results: Sequence[_IndexResult], path: Path
+) -> list[ChunkNotes]:
+    """The chunk notes of ``path`` in chunk order (``results`` in shard order)."""
+    return [
+        r.notes or ChunkNotes()
+        for r in results
+        if (c := by_shard[r.shard].chunk) is not None and c.path == path
+    ]
+
+
+def _redo_misplaced(
+    runner: Runner, tasks: Sequence[_IndexTask], results: list[_IndexResult]
+) -> list[_IndexResult]:
+    """Results (shard order) with chunks whose generated ids were misnumbered read again.
+
+    A chunk numbers objects without gml:id from the member tags the plan counted before it;
+    when a member held another number of objects, the later chunks that generated ids are
+    read again with the count the earlier chunks really saw (rare: objects without ids in a
+    file whose members do not hold one object each).
+    """
+    by_shard = {t.shard: t for t in tasks}
+    files: dict[Path, list[tuple[DocumentChunk, _IndexResult]]] = {}
+    for result in results:
+        chunk = by_shard[result.shard].chunk
+        if chunk is not None:
+            files.setdefault(chunk.path, []).append((chunk, result))
+    again: list[_IndexTask] = []
+    for pairs in files.values():
+        notes = [r.notes or ChunkNotes() for _, r in pairs]
+        for index in misplaced_chunks([c for c, _ in pairs], notes):
+            task = by_shard[pairs[index][1].shard]
+            again.append(dataclasses.replace(task, position_offset=objects_before(notes, index)))
+    if not again:
+        return results
+    redone = {r.shard: r for r in runner.map(_index_inputs, again)}
+    return [redone.get(r.shard, r) for r in results]
+
+
+def _designs_first(
+    tasks: Sequence[_IndexTask], plan: ReplacePlan
+) -> tuple[list[_IndexTask], list[_IndexTask]]:
+    """(tasks reading only design models whose footprints are collected, the other tasks)."""
+    designs: list[_IndexTask] = []
+    others: list[_IndexTask] = []
+    for task in tasks:
+        only_designs = all(isinstance(p, Path) and plan.collects(p) for p in task.paths)
+        (designs if only_designs else others).append(task)
+    return designs, others
+
+
+def _size(path: InputFile) -> int:
+    if isinstance(path, RemoteFile):
+        return path.size
     try:
         return path.stat().st_size
     except OSError:
         return 0
+
+
+def _note_oversized_units(index: FeatureIndex, budget: PartitionOptions, report: JobReport) -> None:
+    """Warn about top-level objects larger than the leaf tile budget (e.g. a city-wide TIN).
+
+    Such an object keeps a leaf tile of its own (its volume fitted to it, however large), which
+    viewers load in one piece; the warning names its position, size and the budget.
+    """
+    over = (index.triangle_count > budget.max_triangles) | (index.length > budget.max_bytes)
+    rows = np.flatnonzero(over)
+    for row in rows[:10].tolist():
+        report.warn(
+            f"an object at lon {math.degrees(index.lon[row]):.6f}, "
+            f"lat {math.degrees(index.lat[row]):.6f} has "
+            f"{int(index.triangle_count[row]):,} triangles / {int(index.length[row]):,} bytes, "
+            f"more than a leaf tile's budget ({budget.max_triangles:,} triangles, "
+            f"{budget.max_bytes:,} bytes): it gets a tile of its own, loaded in one piece"
+        )
+    if rows.size > 10:
+        report.warn(f"{rows.size - 10} more objects exceed the leaf tile budget")
 
 
 def build_tileset(
@@ -604,20 +752,17 @@ def build_tileset(
     elif opts.compress == "draco":
         draco_codec()
     report = report if report is not None else JobReport(strict=opts.strict)
-    paths = expand_inputs(inputs)
-    replace = plan_replacement(
-        opts.replace,
-        in_crs=opts.in_crs,
-        reader_options=reader_options(opts.in_crs, opts.reader_options),
-        report=report,
-    )
-    paths = replacement_inputs(paths, opts.replace)
-    target = OutputTarget.prepare(output)
+    paths = expand_sources(inputs)
+    replace = pending_replacement(opts.replace)  # footprints: collected in pass 1
+    if opts.replace:
+        paths = _with_designs(paths, opts)
+    target = OutputTarget.prepare(output, local_base=opts.scratch_dir)
     scratch: Path | None = None
     try:
         scratch = scratch_folder(opts.scratch_dir, target.output)
         if opts.executor == "dask":  # remote workers do not share this working folder
-            paths, scratch = [p.absolute() for p in paths], scratch.absolute()
+            paths = [p.absolute() if isinstance(p, Path) else p for p in paths]
+            scratch = scratch.absolute()
         job = _Job(opts, report, progress, scratch, target, replace=replace)
         with open_runner(
             opts.executor,
@@ -625,7 +770,7 @@ def build_tileset(
             grids=opts.grids,
             scheduler=opts.scheduler,
             shared=(scratch, target.staging),
-            inputs=paths,
+            inputs=[p for p in paths if isinstance(p, Path)],  # remote files: read by URL
         ) as runner:
             index, properties, grids = job.read_inputs(runner, paths)
             plan = job.plan(index)
@@ -637,9 +782,15 @@ def build_tileset(
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-    report.outputs.append(str(target.output))
+    report.outputs.append(target.location)
     report.extra["tiling"] = job.summary()
     return report
+
+
+def _with_designs(paths: Sequence[InputFile], opts: TileOptions) -> list[InputFile]:
+    """``paths`` plus the design models of ``--replace`` that are not among them already."""
+    local = [p for p in paths if isinstance(p, Path)]
+    return [*paths, *replacement_inputs(local, opts.replace)[len(local) :]]
 
 
 @dataclass(slots=True)
@@ -655,18 +806,27 @@ class _Job:
     replace: ReplacePlan | None = None
 
     def read_inputs(
-        self, runner: Runner, paths: Sequence[Path]
+        self, runner: Runner, paths: Sequence[InputFile]
     ) -> tuple[FeatureIndex, dict[str, PropertySpec], set[str]]:
         """Pass 1: index rows of all inputs (input order), one property schema, grids used."""
         start = time.perf_counter()
         stats = self.stats
         tasks = _pass1_tasks(paths, self.scratch, self.opts, self.replace)
         results: list[_IndexResult] = []
-        for done, result in enumerate(runner.map(_index_inputs, tasks), 1):
-            results.append(result)
-            if self.progress is not None:
-                self.progress("read", done, len(tasks))
+        if self.replace is not None and self.replace.collect:
+            # --replace: the design models first, their footprints taken as they are tiled,
+            # then the city with the complete plan (each design is read once)
+            designs, others = _designs_first(tasks, self.replace)
+            self._read(runner, designs, results, len(tasks))
+            self.replace = self._complete_replacement(others, results)
+            others = [dataclasses.replace(t, replace=self.replace) for t in others]
+            tasks = [*designs, *others]
+            self._read(runner, others, results, len(tasks))
+        else:
+            self._read(runner, tasks, results, len(tasks))
         results.sort(key=lambda r: r.shard)
+        results = _redo_misplaced(runner, tasks, results)
+        by_shard = {t.shard: t for t in tasks}
         properties: dict[str, PropertySpec] = {}
         grids: set[str] = set()
         replaced: list[dict[str, Any]] = []
@@ -677,6 +837,9 @@ class _Job:
             grids.update(result.grids)
             stats.buildings_in += result.buildings
             stats.worker_rss_kb = max(stats.worker_rss_kb, result.rss_kb)
+            chunk = by_shard[result.shard].chunk
+            if chunk is not None and chunk.last:  # the notes of a file read in chunks
+                document_notes(chunk.path, _file_notes(by_shard, results, chunk.path), self.report)
         finish_replacement(self.replace, replaced, self.report)
         index = FeatureIndex.concat(r.index for r in results)
         if len(index) == 0:
@@ -688,6 +851,46 @@ class _Job:
         stats.timed("pass1", start)
         log.info("pass 1: %d buildings from %d files", len(index), len(paths))
         return index, properties, grids
+
+    def _read(
+        self,
+        runner: Runner,
+        tasks: Sequence[_IndexTask],
+        results: list[_IndexResult],
+        total: int,
+    ) -> None:
+        """Run pass-1 ``tasks`` (here when too small for workers), appending to ``results``."""
+        opts = self.opts
+        parallel = _dispatch.in_workers(
+            opts.executor, opts.jobs, (_task_bytes(t) for t in tasks), _dispatch.PASS1_MIN_BYTES
+        )
+        buildings = sum(r.buildings for r in results)
+        for result in _dispatch.run_pass(runner, _index_inputs, tasks, parallel=parallel):
+            results.append(result)
+            if self.progress is not None:
+                buildings += result.buildings
+                self.progress("buildings", buildings, 0)
+                self.progress("read", len(results), total)
+
+    def _complete_replacement(
+        self, others: Sequence[_IndexTask], results: Sequence[_IndexResult]
+    ) -> ReplacePlan:
+        """The replace plan with the footprints collected from the designs' ``results``.
+
+        A design model that shares a task with other inputs (only beyond 65,536 input files)
+        has its footprint read on its own first.
+        """
+        plan = self.replace
+        if plan is None:  # pragma: no cover - called with a plan only
+            raise TilingError("no replace plan")
+        parts = [part for r in sorted(results, key=lambda r: r.shard) for part in r.footprints]
+        shared = [p for t in others for p in t.paths if isinstance(p, Path) and plan.collects(p)]
+        if shared:
+            options = reader_options(self.opts.in_crs, self.opts.reader_options)
+            parts += collect_footprints(
+                plan, shared, in_crs=self.opts.in_crs, reader_options=options
+            )
+        return complete_replacement(plan, self.opts.replace, parts, report=self.report)
 
     def plan(self, index: FeatureIndex) -> LodPlan | ImplicitPlan:
         """Partition and level-of-detail plan (explicit: REPLACE with blocks; implicit: ADD)."""
@@ -708,6 +911,7 @@ class _Job:
             plan = assign_lod(tree, index, opts.lod_policy)
             root_error = float(plan.geometric_error[0])
         plan.check(index)
+        _note_oversized_units(index, opts.partition, self.report)
         stats = self.stats
         stats.buildings_written = len(index)
         stats.tiles = len(tree)
@@ -739,11 +943,19 @@ class _Job:
             materials=self.opts.materials,
             extras=extras,
             compression=self.opts.compress,
+            atlas_size=self.opts.atlas_size,
         )
         nodes = [n for n in range(len(plan.tree) - 1, -1, -1) if plan.content_rows(n).size]
         tasks = (_content_task(plan, node, index, shared) for node in nodes)
+        parallel = _dispatch.in_workers(
+            self.opts.executor,
+            self.opts.jobs,
+            (_content_triangles(plan, node, index) for node in nodes),
+            _dispatch.PASS2_MIN_TRIANGLES,
+        )
         written: dict[int, _Written] = {}
-        for done, item in enumerate(runner.map(_write_content, tasks), 1):
+        contents = _dispatch.run_pass(runner, _write_content, tasks, parallel=parallel)
+        for done, item in enumerate(contents, 1):
             written[item.node] = item
             stats.worker_rss_kb = max(stats.worker_rss_kb, item.rss_kb)
             stats.content_bytes += item.nbytes
@@ -809,7 +1021,7 @@ class _Job:
         written = stats.buildings_written
         reasons = Counter(s.reason.split(":", 1)[0] for s in report.skipped)
         return {
-            "output": str(self.target.output),
+            "output": self.target.location,
             "format": "3tz" if self.target.archive else "folder",
             "tiles_version": opts.tiles_version,
             "implicit": opts.implicit,
@@ -847,6 +1059,18 @@ class _Job:
         }
 
 
+def _is_full(plan: LodPlan | ImplicitPlan, node: int) -> bool:
+    """Whether the content of ``node`` holds full geometry (else simplified blocks)."""
+    return isinstance(plan, ImplicitPlan) or plan.content[node] == ContentKind.FULL
+
+
+def _content_triangles(plan: LodPlan | ImplicitPlan, node: int, index: FeatureIndex) -> int:
+    """Triangles of the content of ``node`` (the work of its pass-2 task)."""
+    rows = plan.content_rows(node)
+    counts = index.triangle_count if _is_full(plan, node) else index.block_triangle_count
+    return int(counts[rows].sum())
+
+
 def _content_task(
     plan: LodPlan | ImplicitPlan, node: int, index: FeatureIndex, shared: _ContentShared
 ) -> _ContentTask:
@@ -854,7 +1078,7 @@ def _content_task(
     uri = expand_template(DEFAULT_CONTENT_URI, key)
     if shared.version == "1.0":
         uri = uri.removesuffix(".glb") + ".b3dm"
-    full = isinstance(plan, ImplicitPlan) or plan.content[node] == ContentKind.FULL
+    full = _is_full(plan, node)
     return _ContentTask(
         node=node,
         uri=uri,

@@ -26,8 +26,12 @@ design's own features are never filtered. ``report.extra["replaced"]`` lists
 ``report.extra["replacement"]`` the footprints used; a design whose footprint replaced
 nothing, and listed ids that were not found, are warned about.
 
-The design file is read twice: once here (footprint, in the main process, before pass 1)
-and once as a tile input.
+The design file is read once: the tiler reads the design models first, collecting their
+footprints (:class:`FootprintCollector`) while their elements are meshed and stored like any
+input's, completes the plan with them (:func:`complete_replacement`), and only then reads the
+city with the finished plan (:func:`pending_replacement` starts such a plan;
+:func:`plan_replacement` reads the footprints of a plan at once, for callers outside the
+tiler).
 """
 
 from __future__ import annotations
@@ -58,10 +62,15 @@ __all__ = [
     "DEFAULT_MIN_OVERLAP",
     "IGNORED_CLASSES",
     "Footprint",
+    "FootprintCollector",
+    "FootprintPart",
     "ReplacePlan",
     "ReplaceRule",
+    "collect_footprints",
+    "complete_replacement",
     "finish_replacement",
     "hide_replaced",
+    "pending_replacement",
     "plan_replacement",
     "replacement_inputs",
 ]
@@ -206,16 +215,24 @@ class ReplacePlan:
         Resolved paths of the design models (their features are never filtered).
     source_options
         ``(resolved path, reader options)`` of the design models with options of their own.
+    collect
+        Resolved paths of the design models whose footprints are still to be collected
+        while they are read (:func:`pending_replacement`); empty in a complete plan.
     """
 
     footprints: tuple[Footprint, ...] = ()
     id_rules: tuple[tuple[frozenset[str], str], ...] = ()
     sources: frozenset[str] = frozenset()
     source_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    collect: frozenset[str] = frozenset()
 
     def is_source(self, path: Path) -> bool:
         """Whether ``path`` is one of the design models."""
         return str(path.resolve()) in self.sources
+
+    def collects(self, path: Path) -> bool:
+        """Whether the footprint of ``path`` is still to be collected while it is read."""
+        return bool(self.collect) and str(path.resolve()) in self.collect
 
     def types_for(self, path: Path, types: tuple[str, ...] | None) -> tuple[str, ...] | None:
         """``types`` for reading ``path``: None (everything) for a design model."""
@@ -247,27 +264,126 @@ def replacement_inputs(paths: Sequence[Path], rules: Sequence[ReplaceRule]) -> l
     return out
 
 
-def _footprint(
-    rule: ReplaceRule, *, in_crs: str | None, reader_options: dict[str, Any]
-) -> Footprint:
-    """Read the design model of ``rule`` and rasterize its footprint."""
-    if rule.source is None:  # pragma: no cover - callers pass footprint rules only
-        raise ValueError("no source")
-    path = rule.source
-    scratch = JobReport()  # its skips and warnings are reported when it is tiled
-    with open_source(path, **reader_options, **dict(rule.reader_options)) as reader:
-        resolved = source_crs(reader.srs_name, in_crs=in_crs, path=path, report=scratch)
-        horizontal = _horizontal(resolved, path)
-        triangles = []
-        elements = 0
-        for feature in reader.features(report=scratch):
+@dataclass(frozen=True, slots=True)
+class FootprintPart:
+    """The footprint triangles of one design model, collected while it was read.
+
+    Attributes
+    ----------
+    source
+        The design model's resolved path.
+    crs
+        Horizontal CRS of the triangles (``"EPSG:25832"`` or WKT).
+    triangles
+        ``(M, 3, 2)`` float64 xy corners of its elements' triangles (metres in ``crs``), in
+        reading order.
+    elements
+        Features that contributed triangles.
+    """
+
+    source: str
+    crs: str
+    triangles: Float64Array
+    elements: int
+
+
+class FootprintCollector:
+    """Collects a design model's footprint triangles from its feature stream as it is read.
+
+    Use :meth:`for_input` once the input's CRS is known, wrap its features with
+    :meth:`collect` and take the result with :meth:`part`. For inputs whose footprint is not
+    wanted, :meth:`collect` returns the features unchanged.
+    """
+
+    def __init__(self, source: str | None, crs: str = "") -> None:
+        self._source = source
+        self._crs = crs
+        self._triangles: list[Float64Array] = []
+        self._elements = 0
+
+    @classmethod
+    def for_input(
+        cls, plan: ReplacePlan | None, path: Path, crs: ResolvedCRS
+    ) -> FootprintCollector:
+        """The collector of ``path`` (source CRS ``crs``); inactive unless the plan wants it.
+
+        Raises
+        ------
+        CRSError
+            A design model whose CRS is not projected (the raster is metric).
+        """
+        if plan is None or not plan.collects(path):
+            return cls(None)
+        return cls(str(path.resolve()), _crs_key(_horizontal(crs, path)))
+
+    def collect(self, features: Iterable[Feature]) -> Iterable[Feature]:
+        """``features`` unchanged; their footprint triangles are kept when collecting."""
+        if self._source is None:
+            return features
+        return self._collecting(features)
+
+    def _collecting(self, features: Iterable[Feature]) -> Iterator[Feature]:
+        for feature in features:
             for feat, _parent in feature.walk():
                 if feat.type in IGNORED_CLASSES:
                     continue
                 tri = footprint_triangles(feat.geometries)
                 if tri.shape[0]:
-                    triangles.append(tri)
-                    elements += 1
+                    self._triangles.append(np.ascontiguousarray(tri[:, :, :2]))
+                    self._elements += 1
+            yield feature
+
+    def part(self) -> FootprintPart | None:
+        """What was collected (None when inactive; no triangles when nothing had any)."""
+        if self._source is None:
+            return None
+        triangles = (
+            np.concatenate(self._triangles)
+            if self._triangles
+            else np.zeros((0, 3, 2), dtype=np.float64)
+        )
+        return FootprintPart(self._source, self._crs, triangles, self._elements)
+
+
+def collect_footprints(
+    plan: ReplacePlan,
+    paths: Iterable[Path],
+    *,
+    in_crs: str | None = None,
+    reader_options: dict[str, Any] | None = None,
+) -> list[FootprintPart]:
+    """Read the design models ``paths`` now, only for their footprints (nothing is stored).
+
+    Their skips and warnings are not reported here: they are when the models are tiled.
+
+    Raises
+    ------
+    InputError, CRSError
+        A design model that cannot be read or placed.
+    """
+    parts = []
+    for path in paths:
+        scratch = JobReport()
+        options = plan.reader_options(path, dict(reader_options or {}))
+        with open_source(path, **options) as reader:
+            resolved = source_crs(reader.srs_name, in_crs=in_crs, path=path, report=scratch)
+            collector = FootprintCollector.for_input(plan, path, resolved)
+            for _feature in collector.collect(reader.features(report=scratch)):
+                pass
+        part = collector.part()
+        if part is not None:
+            parts.append(part)
+    return parts
+
+
+def _footprint(rule: ReplaceRule, parts: Sequence[FootprintPart]) -> Footprint:
+    """Rasterize the footprint of ``rule`` from its design model's collected triangles."""
+    if rule.source is None:  # pragma: no cover - callers pass footprint rules only
+        raise ValueError("no source")
+    path = rule.source
+    key = str(path.resolve())
+    own = [p for p in parts if p.source == key]
+    triangles = [p.triangles for p in own if p.triangles.shape[0]]
     if not triangles:
         raise InputError(
             "the model to put in has no element with geometry, so it has no footprint; "
@@ -275,8 +391,8 @@ def _footprint(
             path=path,
         )
     corners = np.concatenate(triangles)
-    low = corners[:, :, :2].reshape(-1, 2).min(axis=0)
-    high = corners[:, :, :2].reshape(-1, 2).max(axis=0)
+    low = corners.reshape(-1, 2).min(axis=0)
+    high = corners.reshape(-1, 2).max(axis=0)
     grid = RasterGrid.covering(float(low[0]), float(low[1]), float(high[0]), float(high[1]))
     mask = rasterize_triangles(corners, grid)
     rows, cols = np.nonzero(mask)
@@ -293,12 +409,12 @@ def _footprint(
     )
     return Footprint(
         label=rule.label,
-        crs=_crs_key(horizontal),
+        crs=own[0].crs,
         grid=grid,
         bits=zlib.compress(np.packbits(mask.reshape(-1)).tobytes()),
         bounds=bounds,
         min_overlap=rule.min_overlap,
-        elements=elements,
+        elements=sum(p.elements for p in own),
     )
 
 
@@ -318,6 +434,60 @@ def _crs_key(crs: pyproj.CRS) -> str:
     return f"{code[0]}:{code[1]}" if code else str(crs.to_wkt())
 
 
+def pending_replacement(rules: Sequence[ReplaceRule]) -> ReplacePlan | None:
+    """The plan of ``rules`` before any footprint is read, or None without rules.
+
+    Its ``collect`` names the design models whose footprints are to be collected while they
+    are read (:class:`FootprintCollector`); :func:`complete_replacement` then finishes it.
+    """
+    if not rules:
+        return None
+    id_rules = tuple((rule.ids, rule.label) for rule in rules if rule.ids is not None and rule.ids)
+    sources = frozenset(str(r.source.resolve()) for r in rules if r.source is not None)
+    source_options = tuple(
+        (str(r.source.resolve()), r.reader_options)
+        for r in rules
+        if r.source is not None and r.reader_options
+    )
+    collect = frozenset(
+        str(r.source.resolve()) for r in rules if r.ids is None and r.source is not None
+    )
+    return ReplacePlan(
+        id_rules=id_rules, sources=sources, source_options=source_options, collect=collect
+    )
+
+
+def complete_replacement(
+    plan: ReplacePlan,
+    rules: Sequence[ReplaceRule],
+    parts: Sequence[FootprintPart],
+    *,
+    report: JobReport,
+) -> ReplacePlan:
+    """``plan`` with the footprints of its footprint rules, from the collected ``parts``.
+
+    ``report.extra["replacement"]`` gets a summary of each rule.
+
+    Raises
+    ------
+    InputError
+        A design model without a footprint.
+    """
+    footprints = tuple(
+        _footprint(rule, parts) for rule in rules if rule.ids is None and rule.source is not None
+    )
+    done = ReplacePlan(
+        footprints=footprints,
+        id_rules=plan.id_rules,
+        sources=plan.sources,
+        source_options=plan.source_options,
+    )
+    report.extra["replacement"] = done.summary()
+    for fp in footprints:
+        log.info("%s: footprint %.1f m² in %s", fp.label, fp.area_m2, fp.crs)
+    return done
+
+
 def plan_replacement(
     rules: Sequence[ReplaceRule],
     *,
@@ -327,35 +497,20 @@ def plan_replacement(
 ) -> ReplacePlan | None:
     """Footprints of the rules' design models (read now), or None without rules.
 
-    ``report.extra["replacement"]`` gets a summary of each rule.
+    ``report.extra["replacement"]`` gets a summary of each rule. The tiler does not use this
+    (it collects the footprints while it tiles the designs, reading each once).
 
     Raises
     ------
     InputError, CRSError
         A design model that cannot be read or placed, or that has no footprint.
     """
-    if not rules:
+    plan = pending_replacement(rules)
+    if plan is None:
         return None
-    options = reader_options or {}
-    footprints = tuple(
-        _footprint(rule, in_crs=in_crs, reader_options=options)
-        for rule in rules
-        if rule.ids is None and rule.source is not None
-    )
-    id_rules = tuple((rule.ids, rule.label) for rule in rules if rule.ids is not None and rule.ids)
-    sources = frozenset(str(r.source.resolve()) for r in rules if r.source is not None)
-    source_options = tuple(
-        (str(r.source.resolve()), r.reader_options)
-        for r in rules
-        if r.source is not None and r.reader_options
-    )
-    plan = ReplacePlan(
-        footprints=footprints, id_rules=id_rules, sources=sources, source_options=source_options
-    )
-    report.extra["replacement"] = plan.summary()
-    for fp in footprints:
-        log.info("%s: footprint %.1f m² in %s", fp.label, fp.area_m2, fp.crs)
-    return plan
+    designs = list(dict.fromkeys(r.source for r in rules if r.ids is None and r.source))
+    parts = collect_footprints(plan, designs, in_crs=in_crs, reader_options=reader_options)
+    return complete_replacement(plan, rules, parts, report=report)
 
 
 @dataclass(slots=True)

@@ -16,6 +16,8 @@ File format, version 1 (all integers little-endian)::
         flags           uint8    bit 0: positions float64 (else int32 micrometres)
                                  bit 1: triangle indices uint32 (else uint16)
                                  bit 2: row index uint32 (else uint16)
+                                 bit 3: an appearance part follows the rows
+                                 (:mod:`citymodel.tiler._store_appearance`)
         reserved        uint16   0
         vertex_count    uint32   V
         triangle_count  uint32   T
@@ -30,6 +32,7 @@ File format, version 1 (all integers little-endian)::
     surface types  T uint8 (:class:`~citymodel.model.semantics.SurfaceType`)
     rows           UTF-8 JSON ``[[column names], [row 0 values], ...]``; dates are
                    ``{"$date": "YYYY-MM-DD"}``, date-times ``{"$datetime": "<ISO 8601>"}``
+    appearance     (bit 3 only) texture coordinates, textures and materials of the section
 
 Positions are integers of micrometres relative to a float64 anchor (the centre of the unit's
 bounding box): quantisation error at most 0.5 µm per axis anywhere within 2.1 km of the anchor,
@@ -57,6 +60,13 @@ import numpy.typing as npt
 from citymodel._typing import AttributeValue, Float64Array, IndexArray, PathLike, UInt32Array
 from citymodel.errors import TilingError
 from citymodel.mesh import FeatureTable, Mesh, MeshBatch
+from citymodel.model.appearance import MeshAppearance
+from citymodel.tiler._store_appearance import (
+    FLAG_APPEARANCE,
+    concat_parts,
+    decode_part,
+    encode_part,
+)
 from citymodel.tiler.index import FeatureIndex, round_down_f32, round_up_f32
 from citymodel.tiler.units import PreparedUnits, prepare_units
 
@@ -202,6 +212,7 @@ class _Sections:
     row_index: IndexArray
     row_counts: IndexArray
     payloads: list[bytes]
+    appearance: MeshAppearance | None = None
 
 
 def _byte_view(array: npt.NDArray[Any]) -> memoryview:
@@ -229,6 +240,13 @@ def _encode_sections(kind: bytes, s: _Sections) -> tuple[list[list[Any]], IndexA
     st = _byte_view(s.surface_types.astype("u1"))
     flags = too_far * _FLAG_F64 | tri32 * _FLAG_TRI32 | row32 * _FLAG_ROW32
     json_len = np.array([len(p) for p in s.payloads], dtype=np.int64)
+    looks: list[bytes | None] = [None] * count
+    if s.appearance is not None:
+        looks = [
+            encode_part(s.appearance, int(vo[i]), int(vo[i + 1]), int(to[i]), int(to[i + 1]))
+            for i in range(count)
+        ]
+        flags = flags | np.array([look is not None for look in looks]) * FLAG_APPEARANCE
     lengths = (
         _SECTION.size
         + nv * np.where(too_far, 24, 12)
@@ -236,6 +254,7 @@ def _encode_sections(kind: bytes, s: _Sections) -> tuple[list[list[Any]], IndexA
         + nv * np.where(row32, 4, 2)
         + nt
         + json_len
+        + np.array([len(look) if look is not None else 0 for look in looks], dtype=np.int64)
     )
     pack = _SECTION.pack
     parts: list[list[Any]] = []
@@ -265,6 +284,7 @@ def _encode_sections(kind: bytes, s: _Sections) -> tuple[list[list[Any]], IndexA
                 ]
             )
             continue
+        look = looks[i]
         if f & _FLAG_F64:
             pos: Any = s.positions[v0:v1].astype("<f8").tobytes()
         else:
@@ -276,6 +296,8 @@ def _encode_sections(kind: bytes, s: _Sections) -> tuple[list[list[Any]], IndexA
             s.row_index[v0:v1].astype("<u4").tobytes() if f & _FLAG_ROW32 else r16[2 * v0 : 2 * v1]
         )
         parts.append([header, pos, tri, rows, st[t0:t1], s.payloads[i]])
+        if look is not None:
+            parts[-1].append(look)
     return parts, lengths
 
 
@@ -303,7 +325,8 @@ def _decode_sections(views: Sequence[memoryview], kind: bytes) -> MeshBatch:
     st_at = row_at + nv * np.where(row32, 4, 2)
     json_at = st_at + nt
     sizes = np.array([len(v) for v in views], dtype=np.int64)
-    wrong = np.flatnonzero(json_at + nj != sizes)
+    textured = (flags & FLAG_APPEARANCE) != 0
+    wrong = np.flatnonzero(np.where(textured, json_at + nj >= sizes, json_at + nj != sizes))
     if wrong.size:
         i = int(wrong[0])
         raise TilingError(
@@ -329,16 +352,30 @@ def _decode_sections(views: Sequence[memoryview], kind: bytes) -> MeshBatch:
         row_index[_rows_of(vo, wide == row32)] = _gather(views, row_at, st_at, wide == row32, dtype)
     row_index += ro[:-1][vsec]
     surface_types = _gather(views, st_at, json_at, np.ones(count, dtype=bool), "u1").copy()
-    texts = b",".join([v[a:] for v, a in zip(views, json_at.tolist(), strict=True)])
+    json_end = (json_at + nj).tolist()
+    texts = b",".join([v[a:e] for v, a, e in zip(views, json_at.tolist(), json_end, strict=True)])
     payloads = json.loads(
         b"".join([b"[", texts, b"]"]).decode("utf-8", "surrogatepass"),
         object_hook=_decode_special,
     )
+    appearance = None
+    if textured.any():
+        try:
+            parts = [
+                decode_part(v[e:], int(a), int(b)) if t else None
+                for v, e, a, b, t in zip(
+                    views, json_end, nv.tolist(), nt.tolist(), textured.tolist(), strict=True
+                )
+            ]
+        except ValueError as err:
+            raise TilingError(f"scratch record appearance: {err}") from err
+        appearance = concat_parts(parts, nv.tolist(), nt.tolist())
     mesh = Mesh(
         positions=positions,
         triangles=triangles.astype(np.uint32),
         feature_ids=row_index.astype(np.uint32),
         surface_types=surface_types,
+        appearance=appearance,
     )
     return MeshBatch(mesh=mesh, features=_table(payloads, nr), crs=CRS_ECEF)
 
@@ -474,6 +511,7 @@ def _record_sections(
         row_index=mesh.feature_ids.astype(np.int64) - row_offsets[:-1][vsec],
         row_counts=np.diff(row_offsets),
         payloads=[texts.payload(ro[u], ro[u + 1]) for u in range(count)],
+        appearance=mesh.appearance,
     )
     blocks = _Sections(
         anchors=anchors,
@@ -485,6 +523,7 @@ def _record_sections(
         row_index=np.zeros(block.vertex_count, np.int64),
         row_counts=np.ones(count, np.int64),
         payloads=[block_texts.payload(m, m + 1) for m in main_rows.tolist()],
+        appearance=block.appearance,
     )
     return blocks, units
 

@@ -10,7 +10,7 @@ and regions in radians / metres above the WGS84 ellipsoid (correctness.md T3D-3)
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from citymodel.errors import TilingError
 from citymodel.mesh import FeatureTable, Mesh, MeshBatch, select_rows
 from citymodel.ops.frames import enu_rotation
 from citymodel.tiler._enu import ecef_to_enu, enu_to_ecef
+from citymodel.tiler.block_colours import block_appearance
 from citymodel.tiler.blocks import block_meshes
 
 __all__ = ["PreparedUnits", "prepare_units", "unit_row_offsets"]
@@ -150,14 +151,22 @@ def _sort_by_unit(mesh: Mesh, vertex_unit: IndexArray) -> tuple[Mesh, IndexArray
         positions, feature_ids = mesh.positions, mesh.feature_ids
     tri_unit = vertex_unit[triangles[:, 0]] if triangles.size else np.zeros(0, np.int64)
     surface_types = mesh.surface_types
+    torder = None
     if tri_unit.size and not bool(np.all(tri_unit[1:] >= tri_unit[:-1])):
         torder = np.argsort(tri_unit, kind="stable")
         triangles, surface_types = triangles[torder], surface_types[torder]
+    appearance = mesh.appearance
+    if appearance is not None and (vorder is not None or torder is not None):
+        appearance = appearance.take(
+            np.arange(mesh.vertex_count) if vorder is None else vorder,
+            np.arange(mesh.triangle_count) if torder is None else torder,
+        )
     sorted_mesh = Mesh(
         positions=positions,
         triangles=triangles.astype(np.uint32),
         feature_ids=feature_ids,
         surface_types=surface_types,
+        appearance=appearance,
     )
     return sorted_mesh, vertex_unit
 
@@ -251,6 +260,15 @@ def prepare_units(batch: MeshBatch, *, weld_tolerance: float = 1e-3) -> Prepared
         feature_ids=blocks.mesh.feature_ids,
         surface_types=blocks.mesh.surface_types,
     )
+    if mesh.appearance is not None and block.triangle_count:
+        block_colours = block_appearance(
+            mesh,
+            tri_unit_sorted,
+            block,
+            block_unit[block.triangles[:, 0].astype(np.int64)],
+            unit_count,
+        )
+        block = replace(block, appearance=block_colours)
     block_vertex_offsets = blocks.vertex_offsets[row_offsets]
     block_triangle_offsets = blocks.triangle_offsets[row_offsets]
 

@@ -18,7 +18,7 @@ Three output frames (``--frame``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -62,12 +62,7 @@ def to_ecef_checked(
                     file=str(files[row]) if files else None,
                 )
     placed = MeshBatch(
-        mesh=type(mesh)(
-            positions=ecef,
-            triangles=mesh.triangles,
-            feature_ids=mesh.feature_ids,
-            surface_types=mesh.surface_types,
-        ),
+        mesh=replace(mesh, positions=ecef),
         features=batch.features,
         crs="EPSG:4978",
     )

@@ -10,8 +10,17 @@ from typing import Any
 
 from citymodel.errors import InputError
 from citymodel.formats import FeatureReader, format_by_name, format_for
+from citymodel.remote import RemoteFile, expand_url, is_url, local_path
 
-__all__ = ["INPUT_SUFFIXES", "POINT_SUFFIXES", "Inputs", "expand_inputs", "open"]
+__all__ = [
+    "INPUT_SUFFIXES",
+    "POINT_SUFFIXES",
+    "InputFile",
+    "Inputs",
+    "expand_inputs",
+    "expand_sources",
+    "open",
+]
 
 INPUT_SUFFIXES: tuple[str, ...] = (
     ".gml",
@@ -31,6 +40,9 @@ POINT_SUFFIXES: tuple[str, ...] = (".las", ".laz")
 
 Inputs = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 """Files, folders or glob patterns: one, or an iterable of them."""
+
+InputFile = Path | RemoteFile
+"""One input file: a local path or a file at an fsspec URL (:mod:`citymodel.remote`)."""
 
 
 def open(  # noqa: A001 - the library's front door, like laspy.open / rasterio.open
@@ -122,4 +134,35 @@ def expand_inputs(items: Inputs, *, suffixes: tuple[str, ...] = INPUT_SUFFIXES) 
             raise InputError("no such file", path=path)
         for p in found:
             out.setdefault(p, None)
+    return list(out)
+
+
+def expand_sources(items: Inputs, *, suffixes: tuple[str, ...] = INPUT_SUFFIXES) -> list[InputFile]:
+    """:func:`expand_inputs`, also for fsspec URLs (``s3://bucket/city/``, ``memory://...``).
+
+    A URL is a file, a folder (prefix, listed recursively with ``suffixes``) or a glob pattern
+    and gives :class:`~citymodel.remote.RemoteFile` records; ``file://`` URLs are local paths.
+    Local items behave exactly as in :func:`expand_inputs` (fsspec is imported only for URLs).
+
+    Raises
+    ------
+    InputError
+        When an item matches nothing or a URL cannot be listed.
+    MissingDependencyError
+        For a URL without fsspec or its protocol's backend (extra ``cloud``).
+    """
+    out: dict[InputFile, None] = {}
+    for item in [items] if isinstance(items, (str, os.PathLike)) else items:
+        found: list[InputFile]
+        if is_url(item):
+            text = os.fspath(item)
+            local = local_path(text)
+            if local is None:
+                found = list(expand_url(text, suffixes=suffixes))
+            else:
+                found = list(expand_inputs(local, suffixes=suffixes))
+        else:
+            found = list(expand_inputs(item, suffixes=suffixes))
+        for f in found:
+            out.setdefault(f, None)
     return list(out)

@@ -679,7 +679,7 @@ def test_lat_lon_geographic_crs_is_returned_lon_lat(tmp_path: Path) -> None:
     assert extent == (9.99, 53.55, 10.0, 10.0, 53.56, 10.0)
 
 
-def test_types_filter_and_counts_of_other_objects(tmp_path: Path) -> None:
+def test_types_filter_and_counts_per_type(tmp_path: Path) -> None:
     generic = (
         '<gen:GenericCityObject gml:id="g1"><gen:lod1Geometry>'
         + multi_surface([polygon(box_faces()["roof"])])
@@ -687,9 +687,10 @@ def test_types_filter_and_counts_of_other_objects(tmp_path: Path) -> None:
     )
     path = write(tmp_path / "mixed.gml", city_model([generic, building(lod1_box())]))
     with CityGMLReader(path) as reader:
-        assert [f.id for f in reader.features()] == ["B1"]
-        assert list(reader.features(types={"GenericCityObject"})) == []
+        assert [f.id for f in reader.features()] == ["g1", "B1"]
+        assert [f.id for f in reader.features(types={"GenericCityObject"})] == ["g1"]
         assert [f.id for f in reader.features(types=["Building"])] == ["B1"]
+        assert list(reader.features(types=["Road"])) == []
         meta = reader.metadata()
     assert meta.counts == {"Building": 1, "GenericCityObject": 1}
     assert meta.format == "CityGML" and meta.version == "2.0" and meta.srs_name == SRS

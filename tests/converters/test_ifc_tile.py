@@ -10,6 +10,8 @@ import pytest
 pytest.importorskip("ifcopenshell")
 
 from citymodel.report import JobReport
+from citymodel.tiler import _dispatch
+from citymodel.tiler._pool import TaskRunner
 from citymodel.tiler.build import TileOptions, build_tileset
 from tests.converters.ifc_models import Box, MapConversion, write_model
 from tests.tiler.conftest import assert_check_tileset_passes
@@ -54,18 +56,56 @@ def test_tiles_a_georeferenced_model(tmp_path: Path) -> None:
     assert report.crs[str(path)]["georeferencing"]["rotation_deg"] == pytest.approx(90.0)
 
 
-def test_origin_reaches_the_worker_processes(tmp_path: Path) -> None:
-    path = write_model(tmp_path / "none.ifc", unit="m", boxes=BOXES[:3])
-    out, report = _tile(
-        path,
-        tmp_path / "tiles",
-        jobs=2,
-        in_crs="EPSG:25832+7837",
-        reader_options=(("origin", (566000.0, 5935000.0, 10.0, 0.0)),),
+def test_origin_reaches_the_worker_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two models, and no size below which the passes would stay in this process
+    monkeypatch.setattr(_dispatch, "PASS1_MIN_BYTES", 0)
+    monkeypatch.setattr(_dispatch, "PASS2_MIN_TRIANGLES", 0)
+    paths = [
+        write_model(tmp_path / f"none{i}.ifc", unit="m", boxes=BOXES[3 * i : 3 * i + 3])
+        for i in range(2)
+    ]
+    report = JobReport()
+    out = tmp_path / "tiles"
+    build_tileset(
+        paths,
+        out,
+        options=TileOptions(
+            jobs=2,
+            in_crs="EPSG:25832+7837",
+            reader_options=(("origin", (566000.0, 5935000.0, 10.0, 0.0)),),
+        ),
+        report=report,
     )
-    assert sum(report.written.values()) == 3
-    assert report.crs[str(path)]["georeferencing"]["method"] == "origin"
+    assert sum(report.written.values()) == 6
+    for path in paths:
+        assert report.crs[str(path)]["georeferencing"]["method"] == "origin"
     assert (out / "tileset.json").is_file()
+
+
+def test_small_model_tiles_without_worker_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One small model: both passes run in this process, with the same tileset as one job."""
+
+    def refuse(*_args: object) -> None:
+        raise AssertionError("a small model must not start the worker pool")
+
+    path = write_model(
+        tmp_path / "m.ifc",
+        unit="mm",
+        boxes=BOXES,
+        map_conversion=MapConversion(566000.0, 5935000.0, 10.0, 0.0, 1.0, scale=0.001),
+    )
+    single, _ = _tile(path, tmp_path / "single", jobs=1)
+    monkeypatch.setattr(TaskRunner, "map", refuse)
+    two, report = _tile(path, tmp_path / "two", jobs=2)
+    assert sum(report.written.values()) == len(BOXES)
+    names = sorted(p.relative_to(single) for p in single.rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(two) for p in two.rglob("*") if p.is_file())
+    for name in names:
+        assert (single / name).read_bytes() == (two / name).read_bytes(), name
 
 
 @pytest.mark.node

@@ -12,6 +12,7 @@ import pytest
 
 from citymodel.crs import Georeferencer
 from citymodel.mesh import FeatureTable, Mesh, MeshBatch
+from citymodel.tiler import _dispatch
 from tests.box_city import box_mesh
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,6 +21,17 @@ HAMBURG = (566000.0, 5935000.0, 10.0)
 """ETRS89 / UTM 32N easting, northing (m) and DHHN2016 height (m) of the test anchor (GEO-2)."""
 
 BatchFactory = Callable[..., MeshBatch]
+
+
+@pytest.fixture(autouse=True)
+def _passes_on_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``jobs`` > 1, passes of several tasks go to the workers however small the data.
+
+    The tiler keeps small passes in its own process (:mod:`citymodel.tiler._dispatch`), which
+    would keep the test cities away from the pool; ``test_dispatch.py`` tests that decision.
+    """
+    monkeypatch.setattr(_dispatch, "PASS1_MIN_BYTES", 0)
+    monkeypatch.setattr(_dispatch, "PASS2_MIN_TRIANGLES", 0)
 
 
 @pytest.fixture(scope="session")

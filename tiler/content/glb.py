@@ -34,6 +34,7 @@ from citymodel.converters.gltf_compression import Compression
 from citymodel.crs import ecef_to_geodetic, resolve_crs
 from citymodel.mesh import MeshBatch
 from citymodel.ops.frames import Z_UP_TO_Y_UP, ecef_to_local, enu_to_ecef_matrix, to_gltf_matrix
+from citymodel.tiler.texture_atlas import DEFAULT_ATLAS_SIZE, pack_textures
 from citymodel.tiler.volumes import OrientedBox, Region
 
 __all__ = [
@@ -166,6 +167,7 @@ def encode_tile_glb(
     schema_id: str = "citymodel",
     class_name: str = "building",
     compression: Compression = "none",
+    atlas_size: int = DEFAULT_ATLAS_SIZE,
 ) -> TileContent:
     """Encode an ECEF mesh batch as a GLB tile content (3D Tiles 1.1).
 
@@ -180,6 +182,8 @@ def encode_tile_glb(
     properties
         Metadata types per column shared by all tiles (one schema for the tileset); None =
         inferred from this batch.
+    atlas_size
+        Texture pixel budget of the content (:mod:`citymodel.tiler.texture_atlas`).
     materials, extras, schema_id, class_name, compression
         Passed to :func:`citymodel.converters.gltf.encode_glb` (``compression="meshopt"``:
         quantized, meshopt-compressed geometry moved by at most 1 cm, see
@@ -206,6 +210,7 @@ def encode_tile_glb(
         class_name=class_name,
         properties=properties,
         compression=compression,
+        atlas_size=atlas_size,
     )
     return content_of(data, geometry, batch)
 
@@ -221,19 +226,27 @@ def encode_local_glb(
     class_name: str = "building",
     properties: Mapping[str, PropertySpec] | None = None,
     compression: Compression = "none",
+    atlas_size: int = DEFAULT_ATLAS_SIZE,
 ) -> bytes:
     """The GLB of ``batch`` at the float32 positions of its :func:`local_geometry` (T3D-2).
 
     The root node carries ``geometry.node_matrix``; the keywords go to
-    :func:`citymodel.converters.gltf.encode_glb`.
+    :func:`citymodel.converters.gltf.encode_glb`. Textures are packed into a per-content
+    atlas within the pixel budget ``atlas_size`` (:mod:`citymodel.tiler.texture_atlas`).
     """
     mesh = batch.mesh
+    appearance = mesh.appearance
+    images = None
+    if appearance is not None and appearance.textures:
+        packed = pack_textures(appearance, mesh.triangles, atlas_size)
+        appearance, images = packed.appearance, packed.images
     return encode_glb(
         GltfMesh(
             positions=geometry.positions,
             triangles=mesh.triangles,
             feature_ids=mesh.feature_ids,
             surface_types=mesh.surface_types,
+            appearance=appearance,
         ),
         batch.features,
         root_matrix=to_gltf_matrix(geometry.node_matrix),
@@ -244,6 +257,7 @@ def encode_local_glb(
         properties=properties,
         batch_ids=batch_ids,
         compression=compression,
+        images=images,
     )
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import click
 
+from citymodel._pool import default_jobs
 from citymodel.cli.options import (
     crs_options,
     feature_selection,
@@ -16,6 +17,8 @@ from citymodel.cli.options import (
     reader_options,
     report_options,
     selection_options,
+    theme_option,
+    theme_reader_options,
     types_option,
 )
 from citymodel.cli.progress import ProgressLine
@@ -26,8 +29,8 @@ from citymodel.converters.selection import BBox2D
 __all__ = ["convert"]
 
 
-def _check_suffix(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
-    if value.suffix.lower() not in OUTPUT_SUFFIXES:
+def _check_suffix(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if PurePosixPath(value).suffix.lower() not in OUTPUT_SUFFIXES:
         raise click.BadParameter(
             f"the suffix selects the format: use one of {', '.join(OUTPUT_SUFFIXES)}"
         )
@@ -40,10 +43,20 @@ def _check_suffix(ctx: click.Context, param: click.Parameter, value: Path) -> Pa
     "-o",
     "--output",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, path_type=str),
     callback=_check_suffix,
     help="Output file: .glb, .gltf or .obj; .ifc writes the selected buildings as IFC4 "
-    "(in the source CRS, with IfcMapConversion; needs: pip install 'citymodel[ifc]').",
+    "(in the source CRS, with IfcMapConversion; needs: pip install 'citymodel[ifc]'); "
+    ".city.json (CityJSON 2.0), .city.jsonl (CityJSONSeq) and .gml (CityGML, see "
+    "--citygml-version) convert between formats, coordinates unchanged in the source CRS. "
+    "Also an fsspec URL (s3://bucket/city.glb; needs: pip install 'citymodel[cloud]').",
+)
+@click.option(
+    "--citygml-version",
+    type=click.Choice(["2.0", "3.0"]),
+    default="2.0",
+    show_default=True,
+    help="CityGML version of a .gml output.",
 )
 @click.option(
     "--frame",
@@ -53,16 +66,27 @@ def _check_suffix(ctx: click.Context, param: click.Parameter, value: Path) -> Pa
     help="enu: local east-north-up frame (origin in asset.extras); ecef: node matrix places "
     "vertices in EPSG:4978; source: source CRS minus an origin.",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes reading one big CityGML file in chunks (default: the CPUs available); "
+    "the output is identical to --jobs 1.",
+)
 @lod_option
 @types_option
 @selection_options
 @crs_options
 @origin_option
+@theme_option
 @report_options
 def convert(
     inputs: tuple[str, ...],
-    output: Path,
+    output: str,
+    citygml_version: str,
     frame: str,
+    jobs: int | None,
     lod: str | None,
     types: tuple[str, ...] | None,
     bbox: BBox2D | None,
@@ -72,6 +96,7 @@ def convert(
     vertical_mode: str,
     grids: tuple[Path, ...],
     origin: tuple[float, float, float, float] | None,
+    theme: str | None,
     report_path: Path | None,
     strict: bool,
 ) -> None:
@@ -89,8 +114,10 @@ def convert(
         types=types,
         grids=grids,
         strict=strict,
-        reader_options=reader_options(origin, in_crs, inputs),
+        reader_options=reader_options(origin, in_crs, inputs) + theme_reader_options(theme),
         selection=feature_selection(bbox, ids, ids_file),
+        jobs=jobs if jobs is not None else default_jobs(),
+        citygml_version=citygml_version,
     )
     with job_report(report_path, strict=strict) as report, ProgressLine("convert") as progress:
         convert_tool(list(inputs), output, options=options, report=report, progress=progress)

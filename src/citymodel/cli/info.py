@@ -58,6 +58,11 @@ def info(
         lines.extend(_point_lines(points))
     if summary["ifc"] is not None:
         lines.extend(_ifc_lines(summary["ifc"], summary["georeferencing"]))
+    if summary.get("appearance_themes"):
+        themes = ", ".join(
+            repr(t) if t else "'' (no theme name)" for t in summary["appearance_themes"]
+        )
+        lines.append(f"themes:      {themes}")
     if summary["notes"]:
         lines.append("notes:")
         lines.extend(f"  - {note}" for note in summary["notes"])

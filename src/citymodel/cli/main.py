@@ -17,6 +17,7 @@ __all__ = ["cli", "main"]
 _COMMANDS = {
     "info": ("citymodel.cli.info", "info"),
     "convert": ("citymodel.cli.convert", "convert"),
+    "combine": ("citymodel.cli.combine", "combine"),
     "synthetic": ("citymodel.cli.synthetic", "synthetic"),
     "tile": ("citymodel.cli.tile", "tile"),
     "serve": ("citymodel.cli.serve", "serve"),

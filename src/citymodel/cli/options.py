@@ -31,6 +31,8 @@ __all__ = [
     "replace_rules",
     "report_options",
     "selection_options",
+    "theme_option",
+    "theme_reader_options",
     "types_option",
 ]
 
@@ -242,6 +244,22 @@ def reader_options(
     if not any(format_for(path).name == "ifc" for path in expand_inputs(list(inputs))):
         raise click.UsageError("--origin applies to IFC input only, and no input is an IFC file")
     return (("origin", origin),)
+
+
+def theme_option(f: F) -> F:
+    """``--theme NAME``: the appearance theme whose materials and textures are written."""
+    return click.option(
+        "--theme",
+        default=None,
+        metavar="NAME",
+        help="Appearance theme to texture with (CityGML app:theme, CityJSON theme); default: "
+        "the first theme in the input (`citymodel info` lists them).",
+    )(f)
+
+
+def theme_reader_options(theme: str | None) -> tuple[tuple[str, Any], ...]:
+    """Reader options of ``--theme``."""
+    return () if theme is None else (("theme", theme),)
 
 
 def replace_options(f: F) -> F:

@@ -36,6 +36,7 @@ class ProgressLine:
         self.total_done = 0
         self._file_done: dict[str, int] = {}
         self._stage: tuple[str, float] | None = None
+        self.buildings = 0
 
     def __call__(self, file: str, done: int) -> None:
         """Record that ``done`` objects of ``file`` are finished and redraw if due."""
@@ -51,7 +52,14 @@ class ProgressLine:
         sys.stderr.flush()
 
     def stage(self, name: str, done: int, total: int) -> None:
-        """Show ``label: name done/total, ETA`` (files read, tiles written); redraw if due."""
+        """Show ``label: name done/total, ETA`` (files read, tiles written); redraw if due.
+
+        Stage ``"buildings"`` is a running count without a total: it is shown after the
+        current stage (``tile: read 3/8, 1,234 buildings``).
+        """
+        if name == "buildings":
+            self.buildings = done
+            return
         now = time.perf_counter()
         if self._stage is None or self._stage[0] != name:
             self._stage = (name, now)
@@ -59,7 +67,9 @@ class ProgressLine:
             return
         self.last = now
         sys.stderr.write(
-            f"\r{self.label}: {name} {done}/{total}{eta(now - self._stage[1], done, total)}\x1b[K"
+            f"\r{self.label}: {name} {done}/{total}"
+            + (f", {self.buildings:,} buildings" if self.buildings else "")
+            + f"{eta(now - self._stage[1], done, total)}\x1b[K"
         )
         sys.stderr.flush()
 

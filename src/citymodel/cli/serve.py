@@ -37,6 +37,16 @@ __all__ = ["serve"]
     help="Tiler worker processes per job (default: the CPUs divided by --workers).",
 )
 @click.option(
+    "--dask-scheduler",
+    envvar="CITYMODEL_DASK_SCHEDULER",
+    show_envvar=True,
+    default=None,
+    metavar="ADDRESS",
+    help="Run the jobs' tiling tasks on the Dask cluster at ADDRESS (tcp://host:8786) instead "
+    "of local processes; the data folder must be on storage the workers mount at the same "
+    "path (docs/distributed.md). Needs: pip install 'citymodel[distributed]'.",
+)
+@click.option(
     "--max-upload-mb",
     default=1024,
     show_default=True,
@@ -84,6 +94,7 @@ def serve(
     port: int,
     workers: int,
     job_processes: int | None,
+    dask_scheduler: str | None,
     max_upload_mb: int,
     api_key: str | None,
     data_roots: tuple[Path, ...],
@@ -103,6 +114,8 @@ def serve(
         from citymodel.service.config import ServiceConfig
         from citymodel.service.state import ServiceState
     except ImportError as err:
+        if (err.name or "").split(".")[0] == "citymodel":
+            raise  # a broken installation, not a missing extra
         raise MissingDependencyError(err.name or "fastapi", "service") from err
 
     if host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
@@ -115,6 +128,7 @@ def serve(
         port=port,
         workers=workers,
         job_processes=job_processes,
+        dask_scheduler=dask_scheduler or None,
         max_upload_bytes=max_upload_mb * 1024 * 1024,
         api_key=api_key or None,
         data_roots=data_roots,

@@ -17,6 +17,8 @@ from citymodel.cli.options import (
     replace_options,
     replace_rules,
     report_options,
+    theme_option,
+    theme_reader_options,
     types_option,
 )
 from citymodel.cli.progress import ProgressLine
@@ -27,6 +29,7 @@ from citymodel.cli.tile_points import (
     refuse_point_options,
     tile_points,
 )
+from citymodel.remote import is_url
 from citymodel.tiler.build import TileOptions, build_tileset, default_jobs
 
 __all__ = ["tile"]
@@ -38,8 +41,10 @@ __all__ = ["tile"]
     "-o",
     "--output",
     required=True,
-    type=click.Path(path_type=Path),
-    help="Output folder (tileset.json and contents), or a .3tz file for a 3D Tiles archive.",
+    type=click.Path(path_type=str),
+    help="Output folder (tileset.json and contents), or a .3tz file for a 3D Tiles archive; "
+    "also an fsspec URL (s3://bucket/tiles/city), uploaded when complete, tileset.json last "
+    "(needs: pip install 'citymodel[cloud]').",
 )
 @click.option(
     "-j",
@@ -71,21 +76,31 @@ __all__ = ["tile"]
     "normals, EXT_meshopt_compression; draco = KHR_draco_mesh_compression (error <= 1 cm). "
     "Both need: pip install 'citymodel[compress]'.",
 )
+@click.option(
+    "--atlas-size",
+    type=click.IntRange(64, 16384),
+    default=4096,
+    show_default=True,
+    help="Texture pixel budget per tile content: its atlas and images hold at most SIZE x SIZE "
+    "pixels (larger sources are scaled down).",
+)
 @execution_options
 @lod_option
 @types_option
 @crs_options
 @origin_option
+@theme_option
 @replace_options
 @point_options
 @report_options
 def tile(
     inputs: tuple[str, ...],
-    output: Path,
+    output: str,
     jobs: int | None,
     implicit: bool,
     tiles_version: str,
     compress: str,
+    atlas_size: int,
     executor: str | None,
     scheduler: str | None,
     scratch_dir: Path | None,
@@ -95,6 +110,7 @@ def tile(
     vertical_mode: str,
     grids: tuple[Path, ...],
     origin: tuple[float, float, float, float] | None,
+    theme: str | None,
     replace: tuple[Path, ...],
     replace_ids: frozenset[str] | None,
     replace_overlap: float,
@@ -109,8 +125,14 @@ def tile(
         raise click.BadParameter(
             "implicit tiling needs --tiles-version 1.1", param_hint="--implicit"
         )
-    kind, point_paths = choose_tiler(inputs)
+    remote_inputs = any(is_url(text) for text in inputs)
+    kind, point_paths = ("features", []) if remote_inputs else choose_tiler(inputs)
     if kind == "points":
+        if is_url(output):
+            raise click.BadParameter(
+                "point cloud tilesets are written to local folders (upload them afterwards)",
+                param_hint="--output",
+            )
         refuse_city_options(
             {
                 "--lod": lod is not None,
@@ -137,7 +159,11 @@ def tile(
         }
         with job_report(report_path, strict=strict) as report, ProgressLine("tile") as progress:
             tile_points(
-                point_paths, output, options=point_settings, report=report, progress=progress.stage
+                point_paths,
+                Path(output),
+                options=point_settings,
+                report=report,
+                progress=progress.stage,
             )
         return
     refuse_point_options(classes, points_per_tile, extra_dims)
@@ -151,8 +177,10 @@ def tile(
         lod=lod,
         types=types,
         strict=strict,
-        reader_options=reader_options(origin, in_crs, [*inputs, *replace]),
+        reader_options=reader_options(origin, in_crs, [*inputs, *replace])
+        + theme_reader_options(theme),
         compress=compress,  # type: ignore[arg-type]  # validated by click.Choice
+        atlas_size=atlas_size,
         executor=resolve_executor(executor, scheduler),
         scheduler=scheduler,
         scratch_dir=scratch_dir,

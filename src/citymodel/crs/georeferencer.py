@@ -189,6 +189,38 @@ class Georeferencer:
         return run_chain(self._transformers, xyz, name="xyz", inverse=True)
 
 
+def _height_unit(resolved: ResolvedCRS) -> tuple[str, float] | None:
+    """Name and metres of the unit of z: the stated vertical CRS's, else a projected CRS's.
+
+    ``ellipsoidal-as-is`` replaces the vertical *datum*, not the unit: z in US survey feet
+    above NAVD88 read as ellipsoidal height is still in US survey feet. Without a vertical
+    CRS, heights of a projected CRS in feet are taken in its linear unit (the LAS convention
+    for State Plane feet files); geographic CRSs give metres.
+    """
+    vertical, horizontal = resolved.vertical, resolved.horizontal
+    if vertical is not None and not resolved.assumed_vertical and vertical.axis_info:
+        axis = vertical.axis_info[0]
+    elif horizontal is not None and horizontal.is_projected and horizontal.axis_info:
+        axis = horizontal.axis_info[0]
+    else:
+        return None
+    if axis.unit_conversion_factor == 1.0:
+        return None
+    return axis.unit_name, axis.unit_conversion_factor
+
+
+def _height_unit_step(name: str, metres: float) -> Step:
+    """z from ``name`` (``metres`` each) to metres; x and y unchanged (a PROJ unitconvert)."""
+    transformer = pyproj.Transformer.from_pipeline(f"+proj=unitconvert +z_in={metres!r} +z_out=m")
+    return Step(transformer, f"heights from {name} to metres", (), ())
+
+
+def _unit_note(unit: tuple[str, float] | None) -> str:
+    if unit is None:
+        return ""
+    return f" in {unit[0]} ({unit[1]:.12g} m)"
+
+
 def _no_vertical_error(resolved: ResolvedCRS) -> CRSError:
     label = resolved.to_string()
     return CRSError(
@@ -218,18 +250,22 @@ def _build_georeferencer(resolved: ResolvedCRS, vertical_mode: VerticalMode) -> 
         )
     if vertical_mode == "ellipsoidal-as-is":
         src = horizontal if is_3d(horizontal) else horizontal.to_3d()
+        unit = None if is_3d(horizontal) else _height_unit(resolved)
         if vertical is not None and not resolved.assumed_vertical:
             notes.append(
                 f"--vertical-mode ellipsoidal-as-is: the vertical CRS {vertical.name} of the "
-                "source is ignored and z is taken as ellipsoidal height"
+                f"source is ignored and z is taken as ellipsoidal height{_unit_note(unit)}"
             )
         elif not is_3d(horizontal):
             notes.append(
-                "--vertical-mode ellipsoidal-as-is: z is taken as height above the "
+                f"--vertical-mode ellipsoidal-as-is: z is taken as height{_unit_note(unit)} "
+                "above the "
                 f"{horizontal.ellipsoid.name if horizontal.ellipsoid else 'source'} ellipsoid; "
                 "no geoid is applied"
             )
         steps = steps_to_ecef(src)
+        if unit is not None:
+            steps.insert(0, _height_unit_step(*unit))
     elif vertical is None:
         if not is_3d(horizontal):
             raise _no_vertical_error(resolved)

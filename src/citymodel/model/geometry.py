@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from citymodel._typing import Float64Array, IndexArray, UInt8Array
+from citymodel.model.appearance import SurfaceAppearance
 
 __all__ = ["SurfaceGeometry"]
 
@@ -38,6 +39,9 @@ class SurfaceGeometry:
         True when every polygon is a triangle: one ring of three vertices, counter-clockwise
         seen from outside (e.g. meshes tessellated by a BIM kernel). Meshing takes such
         triangles as they are, without merging close vertices or dropping small ones.
+    appearance
+        Materials, textures and texture coordinates of the chosen theme; None when no polygon
+        has any (:mod:`citymodel.model.appearance`).
     """
 
     lod: str
@@ -47,6 +51,7 @@ class SurfaceGeometry:
     surface_types: UInt8Array
     solid: bool = False
     triangulated: bool = False
+    appearance: SurfaceAppearance | None = None
 
     def __post_init__(self) -> None:
         for arr in (self.vertices, self.ring_offsets, self.polygon_offsets, self.surface_types):

@@ -42,6 +42,10 @@ class ServiceConfig:
     job_processes
         Tiler worker processes of one job (``TileOptions.jobs``); default: the CPUs available
         divided by ``workers``.
+    dask_scheduler
+        Address of a Dask scheduler (``tcp://host:8786``): jobs run their tiling tasks on that
+        cluster (``TileOptions(executor="dask")``) instead of ``job_processes`` local
+        processes. The data folder must be on storage every worker mounts at the same path.
     max_upload_bytes
         Largest request body of an upload (all files together); larger uploads get 413.
     api_key
@@ -66,6 +70,7 @@ class ServiceConfig:
     port: int = 8080
     workers: int = 1
     job_processes: int | None = None
+    dask_scheduler: str | None = None
     max_upload_bytes: int = 1024 * _MIB
     api_key: str | None = None
     data_roots: tuple[Path, ...] = ()

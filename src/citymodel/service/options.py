@@ -129,11 +129,21 @@ class TileJobOptions(BaseModel):
         return self
 
     def tile_options(
-        self, *, jobs: int, grids: tuple[Path, ...] = (), scratch_dir: Path | None = None
+        self,
+        *,
+        jobs: int,
+        grids: tuple[Path, ...] = (),
+        scratch_dir: Path | None = None,
+        scheduler: str | None = None,
     ) -> TileOptions:
-        """The :class:`~citymodel.tiler.build.TileOptions` for a job run with ``jobs`` processes."""
+        """The :class:`~citymodel.tiler.build.TileOptions` for a job run with ``jobs`` processes.
+
+        With ``scheduler`` (a Dask scheduler address) the tasks run on that cluster.
+        """
         return TileOptions(
             jobs=jobs,
+            executor="local" if scheduler is None else "dask",
+            scheduler=scheduler,
             implicit=self.implicit,
             tiles_version=self.tiles_version,
             lod=self.lod,

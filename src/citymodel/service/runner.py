@@ -60,7 +60,8 @@ def progress_document(
 
     ``percent`` estimates the whole job: start-up 0-2 %, reading inputs (``done``/``total``
     files) 2-70 %, writing tile contents (``done``/``total`` contents) 70-98 %, 100 % when it
-    succeeded. ``tiles`` counts the contents written so far; ``buildings`` is known at the end.
+    succeeded. ``tiles`` counts the contents written so far; ``buildings`` the buildings read
+    so far (updated as each input file is finished).
     """
     fraction = (done / total) if done is not None and total else 0.0
     percent: float
@@ -252,6 +253,8 @@ class JobRunner:
         ]
         for grid in self.config.grids:
             cmd += ["--grids", str(grid)]
+        if self.config.dask_scheduler is not None:
+            cmd += ["--scheduler", self.config.dask_scheduler]
         return cmd
 
     def _run(self, job: JobRecord) -> None:
@@ -307,6 +310,8 @@ class JobRunner:
         """Read progress lines until the job process closes the pipe; return its end line."""
         interval = self.config.progress_interval_s
         last_write, last_stage = 0.0, ""
+        current: tuple[str, int, int] | None = None
+        buildings: int | None = None
         end: dict[str, Any] | None = None
         with os.fdopen(read_fd, "rb") as pipe:
             for raw in pipe:
@@ -323,9 +328,17 @@ class JobRunner:
                 except (ValueError, TypeError, KeyError):
                     log.warning("job %s: unreadable progress line %r", job_id, raw[:200])
                     continue
+                if stage == "buildings":  # a running count shown with the current stage
+                    buildings = done
+                    if current is None:
+                        continue
+                    stage, done, total = current
+                current = (stage, done, total)
                 now = time.monotonic()
                 if stage != last_stage or done >= total or now - last_write >= interval:
-                    self.store.set_progress(job_id, progress_document(stage, done, total))
+                    self.store.set_progress(
+                        job_id, progress_document(stage, done, total, buildings=buildings)
+                    )
                     last_write, last_stage = now, stage
         return end
 

@@ -137,8 +137,18 @@ def _write_report(paths: JobPaths, report: JobReport, error: str | None) -> None
         log.error("cannot write the job report: %s", err)
 
 
-def run(paths: JobPaths, channel: _Channel, *, processes: int, grids: tuple[Path, ...]) -> int:
-    """Run the job in ``paths``; return the exit status (see the module docstring)."""
+def run(
+    paths: JobPaths,
+    channel: _Channel,
+    *,
+    processes: int,
+    grids: tuple[Path, ...],
+    scheduler: str | None = None,
+) -> int:
+    """Run the job in ``paths``; return the exit status (see the module docstring).
+
+    ``scheduler``: the tiling tasks run on the Dask cluster at this address.
+    """
     report = JobReport()
     error: str | None = None
     status, code = "successful", 0
@@ -149,7 +159,7 @@ def run(paths: JobPaths, channel: _Channel, *, processes: int, grids: tuple[Path
         build_tileset(
             job_inputs(paths, spec),
             job_output(paths, options.output),
-            options=options.tile_options(jobs=processes, grids=grids),
+            options=options.tile_options(jobs=processes, grids=grids, scheduler=scheduler),
             report=report,
             progress=channel.progress,
         )
@@ -182,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--progress-fd", type=int, required=True)
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--grids", type=Path, action="append", default=[])
+    parser.add_argument("--scheduler", default=None)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the server's terminal is its own
     logging.basicConfig(
@@ -193,7 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     channel = _Channel(args.progress_fd)
     paths = JobPaths(args.job_dir.absolute())
     log.info("job %s: started (pid %d)", paths.root.name, os.getpid())
-    code = run(paths, channel, processes=args.processes, grids=tuple(args.grids))
+    code = run(
+        paths, channel, processes=args.processes, grids=tuple(args.grids), scheduler=args.scheduler
+    )
     log.info("job %s: finished with status %d", paths.root.name, code)
     return code
 

@@ -1,0 +1,190 @@
+"""A process pool for parallel tasks: bounded in-flight tasks, spawn-safe workers (GEO-1).
+
+Used by the tiler's passes and by ``convert --jobs`` (chunks of one big CityGML file).
+
+Workers are started with ``forkserver`` (``spawn`` where it does not exist), never ``fork``:
+a forked child would inherit the parent's threads and PROJ state (correctness.md GEO-1,
+performance.md on py3dtiles' LAZ hang). Each worker's initializer registers the PROJ grid
+folders (spawned workers do not inherit folders appended in the parent), forwards the
+``citymodel`` log records to the parent (where the CLI's handlers and levels apply; identical
+warnings from several workers are shown once) and leaves Ctrl-C to the parent, which stops
+the pool.
+
+Task functions must be top-level functions taking and returning picklable values; an
+exception that could not be unpickled in the parent is replaced by a
+:class:`~citymodel.errors.TilingError` carrying its message.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import logging.handlers
+import multiprocessing
+import os
+import pickle
+import signal
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from citymodel.crs import register_grids
+from citymodel.errors import TilingError
+
+__all__ = ["IN_FLIGHT_PER_JOB", "TaskRunner", "default_jobs"]
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+IN_FLIGHT_PER_JOB = 2
+"""Futures submitted per worker before waiting for one (backpressure)."""
+
+
+def default_jobs() -> int:
+    """CPUs this process may use (``os.sched_getaffinity`` where available), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
+        return max(1, os.cpu_count() or 1)
+
+
+class _LogRelay(logging.Handler):
+    """Hands worker records to this process's loggers; repeated warnings are shown once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[tuple[str, int, str]] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            key = (record.name, record.levelno, record.getMessage())
+            if key in self._seen:
+                return
+            self._seen.add(key)
+        logging.getLogger(record.name).handle(record)
+
+
+def _init_worker(grids: tuple[Path, ...], log_queue: Any, level: int) -> None:
+    """Pool initializer: grid folders (GEO-1), logging to the parent, Ctrl-C to the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    register_grids(grids)
+    logger = logging.getLogger("citymodel")
+    logger.handlers[:] = [logging.handlers.QueueHandler(log_queue)]
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def _portable(err: Exception) -> Exception:
+    """``err`` when it survives the trip to the parent (pickling), else a TilingError copy."""
+    try:
+        pickle.loads(pickle.dumps(err))
+    except Exception:  # anything unpicklable: keep type name and message
+        return TilingError(f"{type(err).__name__}: {err}")
+    return err
+
+
+def _call(fn: Callable[[_T], _R], task: _T) -> _R:
+    try:
+        return fn(task)
+    except Exception as err:
+        portable = _portable(err)
+        if portable is err:
+            raise
+        raise portable from None
+
+
+class TaskRunner:
+    """Runs task functions on ``jobs`` worker processes, or in this process when ``jobs`` is 1.
+
+    Use as a context manager; leaving the block after an exception cancels queued tasks.
+
+    Parameters
+    ----------
+    jobs
+        Worker processes (>= 1).
+    grids
+        Extra PROJ grid folders to register in every worker (and here).
+    """
+
+    def __init__(self, jobs: int, grids: tuple[Path, ...] = ()) -> None:
+        if jobs < 1:
+            raise ValueError(f"jobs must be >= 1, got {jobs}")
+        self.jobs = jobs
+        self._pool: cf.ProcessPoolExecutor | None = None
+        self._listener: logging.handlers.QueueListener | None = None
+        self._queue: Any = None
+        register_grids(grids)
+        if jobs == 1:
+            return
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        self._queue = context.Queue()
+        self._listener = logging.handlers.QueueListener(self._queue, _LogRelay())
+        self._listener.start()
+        level = logging.getLogger("citymodel").getEffectiveLevel()
+        self._pool = cf.ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(grids, self._queue, level),
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+        self.close(cancel=exc_type is not None, kill=interrupted)
+
+    def map(self, fn: Callable[[_T], _R], tasks: Iterable[_T]) -> Iterator[_R]:
+        """Yield ``fn(task)`` for every task, in completion order (in task order inline).
+
+        At most ``2 * jobs`` tasks are submitted at a time, so ``tasks`` may be a lazy
+        iterator over a city's worth of work. The first exception is re-raised here.
+        """
+        pool = self._pool
+        if pool is None:
+            yield from map(fn, tasks)
+            return
+        limit = IN_FLIGHT_PER_JOB * self.jobs
+        pending: set[cf.Future[_R]] = set()
+        source = iter(tasks)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < limit:
+                try:
+                    task = next(source)
+                except StopIteration:
+                    exhausted = True
+                    break
+                pending.add(pool.submit(_call, fn, task))
+            if not pending:
+                return
+            done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+
+    def close(self, *, cancel: bool = False, kill: bool = False) -> None:
+        """Stop the workers and the log relay.
+
+        ``cancel`` drops queued tasks (running ones finish); ``kill`` (after Ctrl-C) also
+        terminates the workers instead of waiting for their current tasks.
+        """
+        if self._pool is not None:
+            if kill:
+                # ProcessPoolExecutor has no public way to stop running tasks (before 3.14).
+                for process in list(getattr(self._pool, "_processes", {}).values()):
+                    process.terminate()
+            self._pool.shutdown(wait=True, cancel_futures=cancel or kill)
+            self._pool = None
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+            self._queue.close()
+            self._queue.join_thread()
