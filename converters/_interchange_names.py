@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from contextlib import closing
 from functools import cache
-from pathlib import Path
 from typing import Final
 
 from citymodel.crs import ResolvedCRS
@@ -96,25 +94,18 @@ def _epsg_codes(crs: ResolvedCRS) -> list[str] | None:
 def _compound_code(horizontal: str, vertical: str) -> str | None:
     """The EPSG code of the compound CRS ``horizontal + vertical``, None when EPSG has none.
 
-    Looked up in PROJ's database (28992 + 5709 -> 7415).
+    PROJ identifies the compound CRS built from both parts with full confidence
+    (28992 + 5709 -> 7415, 25832 + 5783 -> 5555); 25832 + 7837 has no EPSG code.
     """
-    import sqlite3
+    import pyproj
 
-    import pyproj.datadir
-
-    path = Path(pyproj.datadir.get_data_dir()) / "proj.db"
     try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-            row = db.execute(
-                "SELECT code FROM compound_crs WHERE auth_name = 'EPSG' AND deprecated = 0 "
-                "AND horiz_crs_auth_name = 'EPSG' AND horiz_crs_code = ? "
-                "AND vertical_crs_auth_name = 'EPSG' AND vertical_crs_code = ? ORDER BY code",
-                (horizontal, vertical),
-            ).fetchone()
-    except sqlite3.Error as err:
-        log.debug("compound CRS lookup in %s failed: %s", path, err)
+        crs = pyproj.CRS.from_user_input(f"EPSG:{horizontal}+{vertical}")
+        found = crs.to_authority(auth_name="EPSG", min_confidence=100)
+    except pyproj.exceptions.CRSError as err:
+        log.debug("compound CRS lookup for EPSG:%s+%s failed: %s", horizontal, vertical, err)
         return None
-    return None if row is None else str(row[0])
+    return None if found is None else found[1]
 
 
 def _codes(crs: ResolvedCRS) -> list[str] | None:
