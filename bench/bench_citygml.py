@@ -7,8 +7,9 @@ fresh Python process:
 floor     lxml ``iterparse`` + ``clear()``, no values: the ceiling of any lxml-based reader
 parse     ``CityGMLReader(path).features()``: Feature objects with coordinates and attributes
 mesh      parse + ``citymodel.meshing.mesh_features`` in chunks of 512 top-level features
-mesh-2p   the same on 2 worker processes: big plain files split into chunks of 4 MiB
-          (``converters/_citygml_chunks.py``), one task per chunk or per smaller file
+mesh-2p   the same on 2 worker processes (``citymodel._pool.TaskRunner``, started first):
+          big plain files split into chunks of 4 MiB (``converters/_citygml_chunks.py``),
+          handed to the workers while the scan runs; one task per chunk or per smaller file
 convert   end to end ``citymodel.convert(inputs, out.glb)``
 
 Stages whose modules do not exist yet print ``n/a``. Peak RSS is the child process's
@@ -157,29 +158,44 @@ def _mesh_unit(unit: tuple[Path, Any]) -> tuple[int, int, float]:
     return features, triangles, time.process_time() - cpu
 
 
-def stage_mesh_2p(files: Sequence[Path], _work: Path) -> dict[str, Any]:
-    import concurrent.futures as cf
-    import multiprocessing
+def _units(files: Sequence[Path]) -> Iterator[tuple[Path, Any]]:
+    """``mesh-2p`` tasks: the chunks of each file as the scan finds them, or the whole file."""
+    from citymodel.converters._citygml_chunks import ChunkPlan, SplitWithdrawn
 
+    for path in files:
+        handed = 0
+        try:
+            for chunk in ChunkPlan(path, chunk_bytes=SPLIT_BYTES):
+                handed += 1
+                yield path, chunk
+        except SplitWithdrawn as err:  # its chunks were counted already: no valid figure
+            raise RuntimeError(f"{err}; benchmark such a file with --stages mesh") from err
+        if not handed:
+            yield path, None
+
+
+def stage_mesh_2p(files: Sequence[Path], _work: Path) -> dict[str, Any]:
     try:
-        from citymodel.converters._citygml_chunks import plan_chunks
+        from citymodel._pool import TaskRunner
+        from citymodel.converters._citygml_chunks import ChunkPlan  # noqa: F401
     except ImportError as err:
         raise NotAvailable(f"citymodel.converters._citygml_chunks: {err}") from err
-    start = time.perf_counter()  # the split scan is part of the measured time
-    units: list[tuple[Path, Any]] = []
-    for path in files:
-        units += [(path, c) for c in plan_chunks(path, chunk_bytes=SPLIT_BYTES)] or [(path, None)]
-    context = multiprocessing.get_context("forkserver")
-    features = triangles = 0
+    # the split scan and the workers' start are part of the measured time; as in
+    # `citymodel convert --jobs 2`, the workers start first and chunks go to them as the
+    # scan finds them
+    start = time.perf_counter()
+    features = triangles = tasks = 0
     cpu = 0.0
-    with cf.ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
-        for f, t, c in pool.map(_mesh_unit, units):
+    with TaskRunner(2, preload=("citymodel.converters._citygml_chunks",)) as runner:
+        runner.start()
+        for f, t, c in runner.map(_mesh_unit, _units(files)):
             features += f
             triangles += t
             cpu += c
+            tasks += 1
     seconds = time.perf_counter() - start
     # cores the workers really got: their CPU time in the tasks over the stage's wall time
-    extra = {"triangles": triangles, "tasks": len(units), "cores used": round(cpu / seconds, 2)}
+    extra = {"triangles": triangles, "tasks": tasks, "cores used": round(cpu / seconds, 2)}
     return {"seconds": seconds, "features": features, "extra": extra}
 
 

@@ -38,6 +38,7 @@ Examples
     .venv/bin/python bench/bench_lidar.py --points 200000 --no-shared
     .venv/bin/python bench/bench_lidar.py                      # 10 M points, all stages
     .venv/bin/python bench/bench_lidar.py --stages laspy,reader,reader-2p --json lidar.json
+    .venv/bin/python bench/bench_lidar.py --stages laspy,tile --tiler /path/to/other/citymodel
 """
 
 from __future__ import annotations
@@ -214,11 +215,17 @@ def tiler_available() -> bool:
 
 
 def run_tile(
-    path: Path, points: int, out: Path, jobs: int, options: Sequence[str], timeout: float
+    path: Path,
+    points: int,
+    out: Path,
+    jobs: int,
+    options: Sequence[str],
+    timeout: float,
+    tiler: Path | None = None,
 ) -> Result:
-    if not tiler_available():
+    if tiler is None and not tiler_available():
         return Result(path.name, "tile", "n/a", detail="citymodel.tiler.points.build not available")
-    exe = Path(sys.executable).with_name("citymodel")
+    exe = tiler or Path(sys.executable).with_name("citymodel")
     shutil.rmtree(out, ignore_errors=True)
     command = [str(exe), "tile", str(path), "-o", str(out), "--jobs", str(jobs), *options]
     return _checked(_measured(path.name, "tile", command, timeout, points)[0], out)
@@ -431,6 +438,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--no-shared", action="store_true", help="skip ../shared/data/las")
     p.add_argument("--timeout", type=float, default=3600.0, help="per stage, seconds")
     p.add_argument(
+        "--tiler",
+        type=Path,
+        default=None,
+        help="the citymodel executable of the tile stage (default: this venv's), e.g. a "
+        "wrapper running another checkout, to compare two versions in interleaved runs",
+    )
+    p.add_argument(
         "--json",
         type=Path,
         default=None,
@@ -496,7 +510,7 @@ def run_stage(
 ) -> Result:
     """One stage on one input; a py3dtiles hang on LAZ adds a row and retries on a LAS copy."""
     if stage == "tile":
-        return run_tile(path, n, out, args.jobs, options, args.timeout)
+        return run_tile(path, n, out, args.jobs, options, args.timeout, args.tiler)
     if stage != "py3dtiles":
         return run_decode(stage, path, args.timeout)
     result = run_py3dtiles(path, n, out, args.jobs, srs_in, laz_timeout(n, args))
@@ -537,6 +551,7 @@ def write_json(results: Sequence[Result], generated: Path, args: argparse.Namesp
         },
         "generated_input": {"path": str(generated), "bytes": generated.stat().st_size},
         "jobs": args.jobs,
+        "tiler": str(args.tiler) if args.tiler else None,
         "targets": {"x_py3dtiles": TARGET_VS_PEER, "x_laspy": TARGET_VS_DECODE},
         "summary": rows,
         "stages": [{**asdict(r), "mpts": r.mpts, "mpts_cpu": r.mpts_cpu} for r in results],

@@ -5,9 +5,10 @@ What is read
 - ``app:Appearance`` elements inside city objects (``app:appearance``, 3.0:
   ``core:appearance``; local: they target surfaces of that object) and at document level
   (``app:appearanceMember``, 3.0: ``core:appearanceMember``);
-- ``app:theme``: one theme is used per run, the one named by ``--theme`` or else the first
-  theme met in the document (document-level members first, then object order); the others
-  are listed in a note. Appearances without a theme form the theme ``""``;
+- ``app:theme``: every theme is read (``SurfaceGeometry.themes``, for interchange output);
+  one of them is rendered (``SurfaceGeometry.appearance``): the one named by ``--theme`` or
+  else the first theme met in the document (document-level members first, then object
+  order); the others are listed in a note. Appearances without a theme form the theme ``""``;
 - ``app:X3DMaterial`` (colours, shininess, transparency, isSmooth) with ``app:target``
   naming polygons or any surface geometry containing polygons (MultiSurface, Solid ...);
 - ``app:ParameterizedTexture`` with ``app:TexCoordList`` (``textureCoordinates`` per ring,
@@ -30,9 +31,9 @@ target. Reading stays a single streaming pass over the objects with bounded memo
 the document has ``appearanceMember`` elements (found by a byte scan of the raw stream,
 which costs a read of the file but no XML parsing), a first pass parses *only* the part of
 the document from the first member on (the root start tag is prepended so namespaces
-resolve), keeping the chosen theme's targets: per polygon its texture and the raw texture
+resolve), keeping the targets of each theme: per polygon its texture and the raw texture
 coordinate text of its rings, per surface its material. That index is proportional to the
-appearance data of one theme (the text of its texture coordinates), never to the geometry.
+appearance data (the text of its texture coordinates), never to the geometry.
 Spilling to disk was rejected: the index has to be probed for every polygon, and the
 texture coordinates are a small part of a file (Berlin: 6 % of the bytes).
 
@@ -162,17 +163,22 @@ class AppearanceNames:
 
 @dataclass(slots=True)
 class ThemeChoice:
-    """The theme in use (``--theme`` or the first one met) and every theme seen."""
+    """The theme rendered (``--theme`` or the first one met) and every theme seen.
+
+    ``keep_all``: the other themes are read too (interchange output keeps them); False reads
+    only the rendered one (meshing and tiling need no more).
+    """
 
     wanted: str | None
     seen: dict[str, None] = field(default_factory=dict)
+    keep_all: bool = True
 
     def accept(self, theme: str) -> bool:
         """Note ``theme``; whether its appearances are read (picks the first when free)."""
         self.seen.setdefault(theme, None)
         if self.wanted is None:
             self.wanted = theme
-        return theme == self.wanted
+        return self.keep_all or theme == self.wanted
 
 
 def appearance_namespace(version: str) -> str | None:
@@ -201,7 +207,8 @@ def note_themes(
     elif len(themes.seen) > 1:
         others = ", ".join(repr(t) for t in themes.seen if t != themes.wanted)
         report.warn(
-            f"appearance theme {themes.wanted!r} used; also present: {others} (choose with --theme)"
+            f"appearance theme {themes.wanted!r} rendered; also present: {others} (choose with "
+            "--theme; CityJSON and CityGML output keep every theme)"
         )
     counts: dict[str, int] = report.extra.setdefault("appearance", {})
     counts["textured_polygons"] = counts.get("textured_polygons", 0) + document.textured_polygons
@@ -240,6 +247,10 @@ class _Index:
 
     def __bool__(self) -> bool:
         return bool(self.textures or self.materials)
+
+
+_Themes = dict[str, _Index]
+"""The targets of every theme read, by theme name."""
 
 
 @dataclass(slots=True)
@@ -286,12 +297,13 @@ class _Parser:
         self._problem = on_problem
         self._textures: dict[Texture, Texture] = {}
 
-    def appearance(self, app: etree._Element, themes: ThemeChoice, into: _Index) -> None:
+    def appearance(self, app: etree._Element, themes: ThemeChoice, by_theme: _Themes) -> None:
         n = self.n
         theme_el = app.find(n.theme)
         theme = (theme_el.text or "").strip() if theme_el is not None else ""
         if not themes.accept(theme):
             return
+        into = by_theme.setdefault(theme, _Index())
         for member in app.iterchildren(n.surface_data_member):
             if member.get(XLINK_HREF) is not None and not len(member):
                 self._problem(
@@ -575,13 +587,13 @@ def scan_members(
     themes: ThemeChoice,
     parser_options: dict[str, object],
     on_problem: ProblemFn,
-) -> tuple[_Index, bool]:
-    """Index the chosen theme of the document-level appearance members of ``source``.
+) -> tuple[_Themes, bool]:
+    """Index the themes of the document-level appearance members of ``source``.
 
-    Returns the index and whether the document declares the appearance namespace at its
-    start (when not, objects are not searched for local appearances either).
+    Returns the index per theme and whether the document declares the appearance namespace
+    at its start (when not, objects are not searched for local appearances either).
     """
-    index = _Index()
+    index: _Themes = {}
     base = _base_folder(source)
     parser = _Parser(names, gml, base, on_problem)
     stream = source.open()
@@ -658,7 +670,8 @@ class DocumentAppearances:
         self.index, self.enabled = scan_members(
             source, self.names, gml, themes, parser_options, self._problem
         )
-        self._pending: dict[int, dict[str, _PolygonLook]] = {}
+        self._pending: dict[int, dict[str, dict[str, _PolygonLook]]] = {}
+        """Per sink: per theme, what its polygons (by id) look like."""
         self.textured_polygons = 0
         self.bad_rings = 0
 
@@ -672,13 +685,23 @@ class DocumentAppearances:
         if not self.enabled or not sinks:
             return
         self._object_id = object_id
-        n = self.names
-        local = _Index()
-        for app in obj.iter(n.appearance):
+        local: _Themes = {}
+        for app in obj.iter(self.names.appearance):
             self._parser.appearance(app, self.themes, local)
-        indexes = [i for i in (local, self.index) if i]
-        if not indexes:
-            return
+        by_theme: dict[str, dict[str, _PolygonLook]] = {}
+        for theme in dict.fromkeys([*self.index, *local]):
+            indexes = [i for i in (local.get(theme), self.index.get(theme)) if i]
+            if indexes:
+                looks = self._polygon_looks(obj, indexes)
+                if looks:
+                    by_theme[theme] = looks
+        if by_theme:
+            for j in sinks:
+                self._pending[j] = by_theme
+        self._object_id = None
+
+    def _polygon_looks(self, obj: etree._Element, indexes: list[_Index]) -> dict[str, _PolygonLook]:
+        """What the polygons of ``obj`` look like in one theme (its local and document index)."""
         looks: dict[str, _PolygonLook] = {}
         gml = self.gml
         polygon_tag = gml.polygon
@@ -698,10 +721,7 @@ class DocumentAppearances:
                 if not any(t is not None for t in ring_texts):
                     texture = None
             looks[pid] = _PolygonLook(texture, ring_texts, material)
-        if looks:
-            for j in sinks:
-                self._pending[j] = looks
-        self._object_id = None
+        return looks
 
     # -- after the batch is built ------------------------------------------------------------
 
@@ -714,23 +734,33 @@ class DocumentAppearances:
         """Attach appearances to the built ``geometries`` (in place, by sink index).
 
         ``sinks`` and ``kept`` are the batch's sinks and its usable-polygon mask over all
-        their polygons (as :meth:`SurfaceBatch.build` left them).
+        their polygons (as :meth:`SurfaceBatch.build` left them). The rendered theme becomes
+        ``appearance``; with other themes, all of them (in the order met) are ``themes``.
         """
         if not self._pending:
             return
         pending, self._pending = self._pending, {}
         starts = np.zeros(len(sinks) + 1, dtype=np.int64)
         np.cumsum([s.polygon_count for s in sinks], out=starts[1:])
-        theme = self.themes.wanted or ""
-        for j, looks in pending.items():
+        wanted = self.themes.wanted or ""
+        order = {theme: k for k, theme in enumerate(self.themes.seen)}
+        for j, by_theme in pending.items():
             geometry = geometries[j]
             if geometry is None:
                 continue
             sink = sinks[j]
             mask = kept[starts[j] : starts[j + 1]]
-            appearance = self._build(geometry, sink, mask, looks, theme)
-            if appearance is not None:
-                geometries[j] = replace(geometry, appearance=appearance)
+            built: list[SurfaceAppearance] = []
+            for theme in sorted(by_theme, key=lambda t: order.get(t, len(order))):
+                appearance = self._build(geometry, sink, mask, by_theme[theme], theme)
+                if appearance is not None:
+                    built.append(appearance)
+            rendered = next((a for a in built if a.theme == wanted), None)
+            if rendered is not None:
+                self.textured_polygons += int((rendered.polygon_texture != NO_INDEX).sum())
+            if built:
+                themes = () if len(built) == 1 and built[0] is rendered else tuple(built)
+                geometries[j] = replace(geometry, appearance=rendered, themes=themes)
 
     def _build(
         self,
@@ -779,10 +809,8 @@ class DocumentAppearances:
         for k, projection in projected:
             v0, v1 = int(ring_off[poly_off[k]]), int(ring_off[poly_off[k + 1]])
             uv[v0:v1] = _project(g.vertices[v0:v1], projection.matrix)
-        textured = int((poly_tex != NO_INDEX).sum())
-        if not textured and not materials:
+        if not (poly_tex != NO_INDEX).any() and not materials:
             return None
-        self.textured_polygons += textured
         return SurfaceAppearance(
             theme=theme,
             uv=uv,

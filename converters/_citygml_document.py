@@ -363,6 +363,8 @@ class DocumentReader:
         """``id()`` of the top-level drafts with implicit representations."""
         self.waiting: list[_Draft] = []
         """Drafts waiting for a template defined later in the document."""
+        self.excluded_templates: set[str] = set()
+        """Ids of templates defined inline in objects that are not read (``--types``)."""
         self.curves: Counter[str] = Counter()
         self.first_curve: tuple[str, int | None] | None = None
         self.unknown: Counter[str] = Counter()
@@ -443,7 +445,61 @@ class DocumentReader:
                 stats.counts[cls.type] += 1
             if wanted is True or (wanted is not False and cls.type in wanted):
                 self._read_object(obj, cls, position)
+            elif wanted is not False:
+                self._note_templates(obj)
         return position
+
+    def _note_templates(self, obj: etree._Element) -> None:
+        """Remember the ids of the templates defined inline in an object that is not read.
+
+        An object that is read may use one (by ``xlink:href``); it is parsed when the
+        document's objects are done (:meth:`_templates_of_excluded`).
+        """
+        idattr = self.vocab.gml.id
+        for prop in obj.iter(self.vocab.relative_geometry):
+            held = children(prop)
+            key = held[0].get(idattr) if held else None
+            if key is not None and key not in self.templates:
+                self.excluded_templates.add(key)
+
+    def _templates_of_excluded(self, drafts: list[_Draft]) -> None:
+        """Parse the templates ``drafts`` use that objects not read define (a second pass).
+
+        Only a document whose selected objects use such a template is read again; the pass
+        parses nothing but those templates and stops when it has them all.
+        """
+        needed = {
+            key
+            for draft in drafts
+            for key in draft.template_keys()
+            if key not in self.templates and key in self.excluded_templates
+        }
+        if not needed:
+            return
+        vocab = self.vocab
+        idattr = vocab.gml.id
+        stream = self.source.open()
+        try:
+            tags = (*vocab.members, vocab.members_array)
+            for _, member in etree.iterparse(stream, events=("end",), tag=tags, **PARSER_OPTIONS):
+                for obj in children(member):
+                    for prop in obj.iter(vocab.relative_geometry):
+                        held = children(prop)
+                        key = held[0].get(idattr) if held else None
+                        if key is None or key not in needed:
+                            continue
+                        needed.discard(key)
+                        self.walker.begin_object(obj)
+                        try:
+                            owner = obj.get(idattr) or key
+                            self._parse_template(key, prop, owner, self.dim, self.srs)
+                        finally:
+                            self.walker.end_object()
+                _clear(member)
+                if not needed:
+                    break
+        finally:
+            stream.close()
 
     def _unknown_object(self, obj: etree._Element, tag: str, report: bool) -> None:
         """Count a top-level object of a class that is not read; report it when all are read."""
@@ -514,6 +570,8 @@ class DocumentReader:
     def _finish_waiting(self) -> Iterator[Feature]:
         """The drafts that waited for templates, now that the whole document is read."""
         waiting, self.waiting = self.waiting, []
+        if waiting and self.excluded_templates:
+            self._templates_of_excluded(waiting)
         path = self.source.display
         for draft in waiting:
             feature = draft.finish([], path, self._place)
@@ -579,6 +637,7 @@ class DocumentReader:
         solids = vocab.solid_properties
         openings = vocab.openings
         collect = self.walker.collect
+        compiled = self.walker.compiled
         for child in children(el):
             tag = child.tag
             entry = table.get(tag)
@@ -591,6 +650,11 @@ class DocumentReader:
                 # building)
                 if not geometry_ok:
                     continue
+                if compiled is not None and compiled.boundary(
+                    child, thematic, fid, dim, srs, surface_types, surface_lods, openings,
+                    UNKNOWN, SurfaceSink, collect, self._openings,
+                ):  # fmt: skip
+                    continue  # the same walk, compiled (plain elements only)
                 for surface in children(child) or self._held(child, fid):
                     stype = surface_types.get(surface.tag, UNKNOWN)
                     for prop in children(surface):
@@ -818,6 +882,11 @@ class DocumentReader:
         The AdV pattern: a ``lod2Solid`` whose members reference (``xlink:href``, possibly
         through an ``OrientableSurface``) the polygons of the thematic surfaces.
         """
+        compiled = self.walker.compiled
+        if compiled is not None:
+            same = compiled.same_polygons(solids, sink.poly_ids)
+            if same is not None:
+                return same
         gml = self.vocab.gml
         refs: set[str] = set()
         for solid in solids:

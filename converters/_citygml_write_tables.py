@@ -343,6 +343,7 @@ _V2_MODULES: Final = {
     "dem": "relief",
 }
 _V3_MODULES: Final = {
+    "app": "appearance",
     "bldg": "building",
     "brid": "bridge",
     "tun": "tunnel",

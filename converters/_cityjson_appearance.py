@@ -8,8 +8,11 @@ vertex, ``[[null]]`` / ``null`` for an untextured surface) and a material per su
 (``"material": {theme: {"values": [...]}}`` nested like the surfaces, or ``{"value": i}`` for
 all surfaces).
 
-One theme is read: ``--theme`` if given, else ``default-theme-texture`` /
-``default-theme-material``, else the first theme met. Image paths are resolved against the
+Every theme is read (``SurfaceGeometry.themes``: per theme name its textures and its
+materials, for interchange output); the rendered appearance (``SurfaceGeometry.appearance``)
+combines the textures of ``--theme`` if given, else of ``default-theme-texture``, with the
+materials of ``--theme``, else of ``default-theme-material`` (else the first theme met of
+each). Image paths are resolved against the
 folder of the CityJSON file. Invalid appearance data of a geometry (indices out of range, not
 integers, counts that do not match the rings) leave that geometry untextured and are
 reported per object; its geometry is still converted.
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -128,6 +131,8 @@ class DocumentLook:
         Every theme seen (for ``info``).
     problems
         Document-level problems (reported once by the reader).
+    all_themes
+        Decode every theme of a geometry, not only the rendered textures and materials.
     """
 
     textures: list[Texture | None]
@@ -137,10 +142,11 @@ class DocumentLook:
     material_theme: str | None
     themes: dict[str, None] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    all_themes: bool = True
 
     @classmethod
     def from_document(
-        cls, appearance: object, base: Path | None, theme: str | None
+        cls, appearance: object, base: Path | None, theme: str | None, *, all_themes: bool = True
     ) -> DocumentLook | None:
         """Tables of an ``appearance`` member; None when it is absent or empty."""
         if not isinstance(appearance, dict) or not appearance:
@@ -168,6 +174,7 @@ class DocumentLook:
             texture_theme=theme or (default_tex if isinstance(default_tex, str) else None),
             material_theme=theme or (default_mat if isinstance(default_mat, str) else None),
             problems=problems,
+            all_themes=all_themes,
         )
 
     @staticmethod
@@ -196,6 +203,7 @@ class DocumentLook:
             material_theme=self.material_theme,
             themes=self.themes,
             problems=problems,
+            all_themes=self.all_themes,
         )
 
     def _pick(self, by_theme: object, current: str | None) -> tuple[object, str | None]:
@@ -211,11 +219,23 @@ class DocumentLook:
 
 @dataclass(frozen=True, slots=True)
 class PartLook:
-    """Appearance of one decoded geometry part (document-wide texture/material indices)."""
+    """Appearance of one decoded geometry part (document-wide texture/material indices).
+
+    ``theme`` names it; the rendered look of a part also carries, in ``themes``, the look of
+    every theme of the part when that is more than itself (empty otherwise).
+    """
 
     uv: Float32Array  # (N, 2) per kept ring vertex, NaN untextured
     polygon_texture: Int32Array
     polygon_material: Int32Array
+    theme: str = ""
+    themes: tuple[PartLook, ...] = ()
+
+    def of_theme(self, theme: str) -> PartLook | None:
+        """The look of ``theme`` (None: the part has none in that theme)."""
+        if not self.themes:
+            return self if self.theme == theme else None
+        return next((t for t in self.themes if t.theme == theme), None)
 
 
 def _flatten(values: object, depth: int, what: str) -> list[object]:
@@ -238,7 +258,7 @@ def decode_look(
     polygon_rings: IndexArray,
     look: DocumentLook,
 ) -> PartLook | None:
-    """The chosen theme's appearance of a geometry, aligned with its decoded rings.
+    """The rendered appearance of a geometry with its themes, aligned with its decoded rings.
 
     ``written_sizes`` are the ring sizes as written, ``closed`` flags rings whose closing vertex
     was dropped (their last coordinate is dropped too).
@@ -248,11 +268,51 @@ def decode_look(
     AppearanceProblem
         Indices out of range or not integers, structure not matching the boundaries.
     """
-    polygons = len(polygon_rings)
-    tex_spec, look.texture_theme = look._pick(geom.get("texture"), look.texture_theme)
-    mat_spec, look.material_theme = look._pick(geom.get("material"), look.material_theme)
-    if tex_spec is None and mat_spec is None:
+    by_texture, by_material = geom.get("texture"), geom.get("material")
+    tex_spec, look.texture_theme = look._pick(by_texture, look.texture_theme)
+    mat_spec, look.material_theme = look._pick(by_material, look.material_theme)
+    if (
+        tex_spec is None
+        and mat_spec is None
+        and not (look.all_themes and (by_texture or by_material))
+    ):
         return None
+    shape = (depth, written_sizes, closed, polygon_rings, look)
+    theme = (look.texture_theme if tex_spec is not None else look.material_theme) or ""
+    if not look.all_themes:
+        return _decode(tex_spec, mat_spec, theme, *shape)
+    textures = by_texture if isinstance(by_texture, dict) else {}
+    materials = by_material if isinstance(by_material, dict) else {}
+    specs = {
+        name: (textures.get(name), materials.get(name))
+        for name in dict.fromkeys([*textures, *materials])
+        if isinstance(name, str)
+    }
+    themes = [_decode(t, m, name, *shape) for name, (t, m) in specs.items()]
+    # the rendered look is one theme's when its textures and materials are both that theme's
+    rendered = next(
+        (t for t in themes if specs[t.theme][0] is tex_spec and specs[t.theme][1] is mat_spec),
+        None,
+    )
+    if rendered is None:  # textures of one theme, materials of another
+        rendered = _decode(tex_spec, mat_spec, theme, *shape)
+    if len(themes) == 1 and themes[0] is rendered:
+        return rendered
+    return replace(rendered, themes=tuple(themes))
+
+
+def _decode(
+    tex_spec: object,
+    mat_spec: object,
+    theme: str,
+    depth: int,
+    written_sizes: IndexArray,
+    closed: Any,
+    polygon_rings: IndexArray,
+    look: DocumentLook,
+) -> PartLook:
+    """The look of one ``texture`` and one ``material`` theme entry of a geometry."""
+    polygons = len(polygon_rings)
     poly_mat = np.full(polygons, NO_INDEX, np.int32)
     if isinstance(mat_spec, dict):
         if "value" in mat_spec and mat_spec["value"] is not None:
@@ -331,7 +391,7 @@ def decode_look(
     uv = np.full((uv_index.shape[0], 2), np.nan, np.float32)
     has = uv_index >= 0
     uv[has] = look.uv[uv_index[has]]
-    return PartLook(uv=uv, polygon_texture=poly_tex, polygon_material=poly_mat)
+    return PartLook(uv=uv, polygon_texture=poly_tex, polygon_material=poly_mat, theme=theme)
 
 
 def merge_looks(
@@ -339,9 +399,41 @@ def merge_looks(
     vertex_counts: Sequence[int],
     polygon_counts: Sequence[int],
     document: DocumentLook | None,
-) -> SurfaceAppearance | None:
-    """The :class:`SurfaceAppearance` of parts merged into one geometry (tables compacted)."""
+) -> tuple[SurfaceAppearance | None, tuple[SurfaceAppearance, ...]]:
+    """The rendered appearance and the themes of parts merged into one geometry.
+
+    Tables are compacted; the themes are empty when the rendered appearance is the only one
+    (:attr:`~citymodel.model.SurfaceGeometry.themes`).
+    """
     if document is None or all(look is None for look in looks):
+        return None, ()
+    rendered = _merged(looks, vertex_counts, polygon_counts, document)
+    if all(look is None or not look.themes for look in looks):
+        return rendered, ()
+    names = dict.fromkeys(t.theme for look in looks if look is not None for t in look.themes)
+    names.update(dict.fromkeys(look.theme for look in looks if look is not None))
+    themes: list[SurfaceAppearance] = []
+    for name in names:
+        merged = _merged(
+            [None if look is None else look.of_theme(name) for look in looks],
+            vertex_counts,
+            polygon_counts,
+            document,
+        )
+        if merged is not None:
+            themes.append(merged)
+    return rendered, tuple(themes)
+
+
+def _merged(
+    looks: Sequence[PartLook | None],
+    vertex_counts: Sequence[int],
+    polygon_counts: Sequence[int],
+    document: DocumentLook,
+) -> SurfaceAppearance | None:
+    """The :class:`SurfaceAppearance` of the looks of one theme of the parts."""
+    theme = next((look.theme for look in looks if look is not None), None)
+    if theme is None:
         return None
     uvs: list[Float32Array] = []
     tex: list[Int32Array] = []
@@ -363,7 +455,7 @@ def merge_looks(
     used_mat, mat_codes = _compact(poly_mat)
     textures = tuple(t for i in used_tex if (t := document.textures[i]) is not None)
     return SurfaceAppearance(
-        theme=document.texture_theme or document.material_theme or "",
+        theme=theme,
         uv=np.concatenate(uvs),
         polygon_texture=tex_codes,
         polygon_material=mat_codes,

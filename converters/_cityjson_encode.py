@@ -214,13 +214,15 @@ def _concatenated(parts: list[SurfaceGeometry]) -> SurfaceGeometry:
         [g.polygon_offsets[:-1] + r for g, r in zip(parts, ring_starts, strict=True)]
         + [np.array([int(ring_starts[-1]) + len(parts[-1].ring_offsets) - 1], dtype=np.int64)]
     )
+    appearance, themes = concat_appearance(parts)
     return SurfaceGeometry(
         lod=parts[0].lod,
         vertices=np.concatenate([g.vertices for g in parts]),
         ring_offsets=ring_offsets.astype(np.int64),
         polygon_offsets=polygon_offsets.astype(np.int64),
         surface_types=np.concatenate([g.surface_types for g in parts]).astype(np.uint8),
-        appearance=concat_appearance(parts),
+        appearance=appearance,
+        themes=themes,
     )
 
 
@@ -418,7 +420,13 @@ class FeatureEncoder:
         start = 0
         tables = self.appearance
         if tables is not None and self.per_feature_appearance:
-            tables = AppearanceTables(tables.output, notes=tables.notes, images=tables.images)
+            tables = AppearanceTables(  # the default themes count over the whole output
+                tables.output,
+                texture_themes=tables.texture_themes,
+                material_themes=tables.material_themes,
+                notes=tables.notes,
+                images=tables.images,
+            )
         for feature, kind, parent in kept:
             obj: dict[str, Any] = {"type": kind}
             attributes = self._attributes(feature, kind)

@@ -373,6 +373,16 @@ def merge_parts(parts: Sequence[Part], look: DocumentLook | None = None) -> Surf
     np.cumsum(ring_sizes, out=ring_offsets[1:])
     polygon_offsets = np.zeros(len(polygon_rings) + 1, dtype=np.int64)
     np.cumsum(polygon_rings, out=polygon_offsets[1:])
+    appearance, themes = (
+        (None, ())
+        if look is None or all(p.look is None for p in parts)
+        else merge_looks(
+            [p.look for p in parts],
+            [len(p.vertices) for p in parts],
+            [len(p.polygon_rings) for p in parts],
+            look,
+        )
+    )
     return SurfaceGeometry(
         lod=lod,
         vertices=np.ascontiguousarray(vertices, dtype=np.float64),
@@ -380,12 +390,6 @@ def merge_parts(parts: Sequence[Part], look: DocumentLook | None = None) -> Surf
         polygon_offsets=polygon_offsets,
         surface_types=np.ascontiguousarray(stypes, dtype=np.uint8),
         solid=all(p.solid for p in parts),
-        appearance=None
-        if look is None or all(p.look is None for p in parts)
-        else merge_looks(
-            [p.look for p in parts],
-            [len(p.vertices) for p in parts],
-            [len(p.polygon_rings) for p in parts],
-            look,
-        ),
+        appearance=appearance,
+        themes=themes,
     )

@@ -54,13 +54,30 @@ _UV_DECIMALS: Final = 7
 """Texture coordinates are float32 in the model: 7 decimals keep them (error < 1e-7)."""
 
 
-def concat_appearance(parts: Sequence[SurfaceGeometry]) -> SurfaceAppearance | None:
-    """The appearance of the geometries ``parts`` put one after the other.
+def concat_appearance(
+    parts: Sequence[SurfaceGeometry],
+) -> tuple[SurfaceAppearance | None, tuple[SurfaceAppearance, ...]]:
+    """The rendered appearance and the themes of the geometries ``parts`` put one after another.
 
-    Parts without appearance are untextured; the theme is the first part's. None when no part
-    has an appearance.
+    Parts without an appearance (in a theme) are untextured there; the rendered appearance is
+    named after the first part's. The themes are empty when the rendered appearance is the
+    only one (:attr:`~citymodel.model.SurfaceGeometry.themes`).
     """
-    looks = [g.appearance for g in parts]
+    rendered = _concat(parts, [g.appearance for g in parts])
+    names = dict.fromkeys(a.theme for g in parts for a in g.appearances)
+    if len(names) <= 1 and not any(g.themes for g in parts):
+        return rendered, ()
+    themes = (
+        _concat(parts, [next((a for a in g.appearances if a.theme == name), None) for g in parts])
+        for name in names
+    )
+    return rendered, tuple(t for t in themes if t is not None)
+
+
+def _concat(
+    parts: Sequence[SurfaceGeometry], looks: Sequence[SurfaceAppearance | None]
+) -> SurfaceAppearance | None:
+    """``looks`` (one per part, None: untextured) as one appearance; None when all are None."""
     first = next((a for a in looks if a is not None), None)
     if first is None:
         return None
@@ -129,8 +146,10 @@ class AppearanceTables:
     textures: dict[Texture, int] = field(default_factory=dict)
     materials: dict[Material, int] = field(default_factory=dict)
     uv_offset: int = 0
-    themes: Counter[str] = field(default_factory=Counter)
-    """Geometries written per theme (the most frequent one becomes the default)."""
+    texture_themes: Counter[str] = field(default_factory=Counter)
+    """Geometries rendering the textures of a theme (the most frequent one is the default)."""
+    material_themes: Counter[str] = field(default_factory=Counter)
+    """Geometries rendering the materials of a theme (the most frequent one is the default)."""
     notes: list[str] = field(default_factory=list)
     """What the report should say (copied images, unknown image types)."""
     images: dict[str, str] = field(default_factory=dict)
@@ -144,38 +163,58 @@ class AppearanceTables:
         keep: npt.NDArray[np.bool_] | None,
         ring_offsets: IndexArray,
     ) -> dict[str, Any]:
-        """``texture``/``material`` members of a geometry (empty without appearance).
+        """``texture``/``material`` members of a geometry, one entry per theme (empty without).
 
         ``keep`` marks the ring vertices written (None: all), ``ring_offsets`` are the offsets
         of the written rings.
         """
-        app = geometry.appearance
-        if app is None:
-            return {}
-        poly_tex = merge_index(app.textures, self.textures)[app.polygon_texture]
-        poly_mat = merge_index(app.materials, self.materials)[app.polygon_material]
-        out: dict[str, Any] = {}
-        theme = app.theme
+        textures: dict[str, Any] = {}
+        materials: dict[str, Any] = {}
         solid = geometry.solid
-        if (poly_mat >= 0).any():
-            values: list[Any] = [None if m < 0 else m for m in poly_mat.tolist()]
-            out["material"] = {theme: {"values": [values] if solid else values}}
-        if (poly_tex >= 0).any():
-            surfaces = self._texture_values(geometry, keep, ring_offsets, poly_tex)
-            out["texture"] = {theme: {"values": [surfaces] if solid else surfaces}}
-        if out:
-            self.themes[theme] += 1
+        for app in geometry.appearances:
+            poly_tex = merge_index(app.textures, self.textures)[app.polygon_texture]
+            poly_mat = merge_index(app.materials, self.materials)[app.polygon_material]
+            if (poly_mat >= 0).any():
+                values: list[Any] = [None if m < 0 else m for m in poly_mat.tolist()]
+                materials[app.theme] = {"values": [values] if solid else values}
+            if (poly_tex >= 0).any():
+                surfaces = self._texture_values(geometry, app.uv, keep, ring_offsets, poly_tex)
+                textures[app.theme] = {"values": [surfaces] if solid else surfaces}
+        self._count_rendered(geometry, textures, materials)
+        out: dict[str, Any] = {}
+        if materials:
+            out["material"] = materials
+        if textures:
+            out["texture"] = textures
         return out
+
+    def _count_rendered(
+        self, geometry: SurfaceGeometry, textures: dict[str, Any], materials: dict[str, Any]
+    ) -> None:
+        """Count the themes whose textures and materials the geometry renders (the defaults)."""
+        rendered = geometry.appearance
+        if rendered is None:
+            return
+        if rendered.theme in textures:
+            self.texture_themes[rendered.theme] += 1
+        for app in geometry.appearances:  # the theme whose materials are the rendered ones
+            if (
+                app.theme in materials
+                and app.materials == rendered.materials
+                and np.array_equal(app.polygon_material, rendered.polygon_material)
+            ):
+                self.material_themes[app.theme] += 1
+                break
 
     def _texture_values(
         self,
         geometry: SurfaceGeometry,
+        uv_all: npt.NDArray[np.float32],
         keep: npt.NDArray[np.bool_] | None,
         ring_offsets: IndexArray,
         poly_tex: npt.NDArray[np.int32],
     ) -> list[Any]:
-        assert geometry.appearance is not None
-        uv = geometry.appearance.uv if keep is None else geometry.appearance.uv[keep]
+        uv = uv_all if keep is None else uv_all[keep]
         rings_per_polygon = np.diff(geometry.polygon_offsets)
         sizes = np.diff(ring_offsets)
         vertex_polygon = np.repeat(np.repeat(np.arange(len(poly_tex)), rings_per_polygon), sizes)
@@ -220,12 +259,10 @@ class AppearanceTables:
             out["materials"] = [material_json(m, i) for i, m in enumerate(self.materials)]
         if self.textures:
             out["textures"] = [self._texture(t) for t in self.textures]
-        if self.themes:
-            theme = self.themes.most_common(1)[0][0]
-            if self.textures:
-                out["default-theme-texture"] = theme
-            if self.materials:
-                out["default-theme-material"] = theme
+        if self.textures and self.texture_themes:
+            out["default-theme-texture"] = self.texture_themes.most_common(1)[0][0]
+        if self.materials and self.material_themes:
+            out["default-theme-material"] = self.material_themes.most_common(1)[0][0]
         return out
 
     def _texture(self, texture: Texture) -> dict[str, Any]:

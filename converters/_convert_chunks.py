@@ -1,8 +1,12 @@
 """``convert --jobs N``: the chunks of one big CityGML file read and meshed on N processes.
 
-The coordinator plans the chunks (:func:`~citymodel.converters._citygml_chunks.plan_chunks`),
-sends one task per chunk to a :class:`~citymodel._pool.TaskRunner` and takes the results in
-document order. A task reads its chunk, applies the selection, meshes in batches of
+The coordinator scans the file for chunks (:class:`~citymodel.converters._citygml_chunks.ChunkPlan`)
+and sends one task per chunk to a :class:`~citymodel._pool.TaskRunner` as the scan finds it,
+so the workers start on the first chunks while the rest of the file is scanned; results are
+taken in document order. The scan is finished before the first result is used: when it finds
+that the file must not be split after all, nothing has been merged or written and
+:class:`~citymodel.converters._citygml_chunks.SplitWithdrawn` tells the caller to read the file
+sequentially. A task reads its chunk, applies the selection, meshes in batches of
 ``chunk_size`` top-level features and georeferences them (source CRS -> ECEF, EPSG:4978
 metres), exactly as the sequential pipeline does per batch; its report (skips, counts) is
 merged into the job's report in chunk order, and the per-document notes are written once at
@@ -21,13 +25,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Final
 
 from citymodel._pool import TaskRunner
 from citymodel.converters._citygml_chunks import (
     ChunkNotes,
+    ChunkPlan,
     ChunkReading,
     DocumentChunk,
+    SplitWithdrawn,
     document_notes,
     misplaced_chunks,
     objects_before,
@@ -39,7 +45,10 @@ from citymodel.mesh import MeshBatch
 from citymodel.model import Feature
 from citymodel.report import JobReport, SkipRecord
 
-__all__ = ["ChunkJob", "MeshedPiece", "first_batch", "mesh_chunk", "meshed_pieces"]
+__all__ = ["PRELOAD", "ChunkJob", "MeshedPiece", "first_batch", "mesh_chunk", "meshed_pieces"]
+
+PRELOAD: Final = (__name__,)
+"""Modules a chunk task needs, for the pool's fork server (:class:`~citymodel._pool.TaskRunner`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,7 +58,7 @@ class ChunkJob:
     Attributes
     ----------
     chunk
-        The chunk.
+        The chunk (None in the template of :func:`meshed_pieces`).
     resolved
         The file's CRS (GEO-5 defaults applied); None keeps source coordinates.
     georeference
@@ -58,7 +67,6 @@ class ChunkJob:
         Top-level objects before the chunk when the plan's count was wrong, else None.
     """
 
-    chunk: DocumentChunk
     resolved: ResolvedCRS | None
     georeference: bool
     vertical_mode: VerticalMode
@@ -68,6 +76,7 @@ class ChunkJob:
     selection: FeatureSelection = field(default_factory=FeatureSelection)
     reader_options: tuple[tuple[str, Any], ...] = ()
     position_offset: int | None = None
+    chunk: DocumentChunk | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +98,8 @@ class _ChunkResult:
 
 def mesh_chunk(job: ChunkJob) -> _ChunkResult:
     """Worker task: the chunk's meshed batches, its report and notes."""
+    if job.chunk is None:
+        raise ValueError("a chunk task needs its chunk")
     report = JobReport()
     reading = ChunkReading(
         job.chunk, position_offset=job.position_offset, **dict(job.reader_options)
@@ -161,7 +172,7 @@ def first_batch(
     return None
 
 
-def _in_order(runner: TaskRunner, jobs: Sequence[ChunkJob]) -> Iterator[_ChunkResult]:
+def _in_order(runner: TaskRunner, jobs: Iterable[ChunkJob]) -> Iterator[_ChunkResult]:
     """Results in chunk order (the runner yields them as they complete)."""
     waiting: dict[int, _ChunkResult] = {}
     expected = 0
@@ -174,7 +185,7 @@ def _in_order(runner: TaskRunner, jobs: Sequence[ChunkJob]) -> Iterator[_ChunkRe
 
 def meshed_pieces(
     runner: TaskRunner,
-    chunks: Sequence[DocumentChunk],
+    chunks: ChunkPlan | Sequence[DocumentChunk],
     template: ChunkJob,
     *,
     report: JobReport,
@@ -183,18 +194,38 @@ def meshed_pieces(
 ) -> Iterator[MeshedPiece]:
     """Meshed batches of every chunk in document order; reports merged into ``report``.
 
-    ``template`` holds the options (its ``chunk`` is replaced per chunk). A chunk whose
+    ``chunks`` is a plan being scanned (tasks are submitted as it finds chunks) or planned
+    chunks. ``template`` holds the options (its ``chunk`` is set per chunk). A chunk whose
     generated ids used a wrong count of earlier objects is read again (in this process)
     before its pieces are yielded. ``progress`` receives the top-level features done.
+
+    Raises
+    ------
+    SplitWithdrawn
+        The plan's scan found that the file must be read as one document; raised before
+        anything is merged into ``report`` or yielded.
     """
-    jobs = [replace(template, chunk=chunk) for chunk in chunks]
+    plan = chunks if isinstance(chunks, ChunkPlan) else None
+    seen: list[DocumentChunk] = []
+
+    def jobs() -> Iterator[ChunkJob]:
+        for chunk in chunks:
+            seen.append(chunk)
+            yield replace(template, chunk=chunk)
+
     notes: list[ChunkNotes] = []
     done = 0
-    for result in _in_order(runner, jobs):
+    for result in _in_order(runner, jobs()):
+        if plan is not None and not plan.complete():  # before the first result is used
+            raise SplitWithdrawn(f"{plan.path}: read as one document")
         notes.append(result.notes)
-        if misplaced_chunks(chunks[: len(notes)], notes)[-1:] == [result.index]:
+        if misplaced_chunks(seen[: len(notes)], notes)[-1:] == [result.index]:
             result = mesh_chunk(
-                replace(jobs[result.index], position_offset=objects_before(notes, result.index))
+                replace(
+                    template,
+                    chunk=seen[result.index],
+                    position_offset=objects_before(notes, result.index),
+                )
             )
             notes[-1] = result.notes
         report.merge(result.report)
@@ -204,4 +235,5 @@ def meshed_pieces(
             yield piece
         if progress is not None:
             progress(done)
-    document_notes(chunks[0].path, notes, report)
+    if seen:
+        document_notes(seen[0].path, notes, report)

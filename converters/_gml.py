@@ -24,6 +24,8 @@ from typing import Final
 
 from lxml import etree
 
+from citymodel.converters import _citygml_fast
+
 __all__ = [
     "DEFAULT_DIMENSION",
     "GML_NS",
@@ -422,6 +424,9 @@ class GeometryWalker:
         )
         self.fast = FAST_PATHS
         """Whether the fast paths are taken (:data:`FAST_PATHS` when the walker was made)."""
+        self.compiled = _citygml_fast.plain_walker(n.ns, parse_dimension) if self.fast else None
+        """The compiled plain-shape walk (same results as :meth:`_fast`), None: Python only."""
+        self._plain = self.compiled.collect if self.compiled is not None else self._fast
         self._root: Element | None = None
         self._index: dict[str, Element] | None = None
         self._following: set[str] = set()  # targets of the xlink:hrefs being followed
@@ -469,7 +474,7 @@ class GeometryWalker:
         """
         n_rings = len(sink.texts)
         n_polys = len(sink.ring_counts)
-        if self.fast and self._fast(prop, sink, stype, dim, srs):
+        if self.fast and self._plain(prop, sink, stype, dim, srs):
             return
         for pid in sink.poly_ids[n_polys:]:
             if pid is not None:

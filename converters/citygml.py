@@ -185,8 +185,11 @@ class CityGMLReader:
         A CRS overriding the srsName found in the file (used for :meth:`metadata` CRS fields
         and for the axis order of geographic CRSs).
     theme
-        Appearance theme whose materials and textures are read; None: the first theme met
+        Appearance theme rendered (``SurfaceGeometry.appearance``); None: the first theme met
         (:mod:`citymodel.converters._citygml_appearance`).
+    all_themes
+        Read the other themes too (``SurfaceGeometry.themes``, kept by interchange output);
+        False reads only the rendered one (meshing and tiling).
 
     Examples
     --------
@@ -199,11 +202,16 @@ class CityGMLReader:
     """Reader of each CityGML 1.0/2.0 document (chunked reading substitutes its own)."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, in_crs: str | None = None, theme: str | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        in_crs: str | None = None,
+        theme: str | None = None,
+        all_themes: bool = True,
     ) -> None:
         self.path = Path(path)
         self.in_crs = in_crs
-        self.themes = ThemeChoice(theme)
+        self.themes = ThemeChoice(theme, keep_all=all_themes)
         """The appearance theme in use and the themes seen so far."""
         self._headers: dict[XMLSource, Header] = {}
         self._first: Header | None = None
@@ -453,16 +461,21 @@ class CityGMLFormat:
         return sniff(path)
 
     def open(self, path: Path, **options: Any) -> CityGMLReader:
-        """Open ``path`` for streaming; options: ``in_crs``.
+        """Open ``path`` for streaming; options: ``in_crs``, ``theme``, ``all_themes``.
 
         Options of other formats (IFC's ``origin`` in a run that tiles a city together with
         an IFC design, ``tile city.gml --replace design.ifc --origin ...``) do not apply to
         CityGML and are ignored.
         """
-        ignored = sorted(set(options) - {"in_crs", "theme"})
+        ignored = sorted(set(options) - {"in_crs", "theme", "all_themes"})
         if ignored:
             log.debug("%s: options %s do not apply to CityGML", path, ", ".join(ignored))
-        return CityGMLReader(path, in_crs=options.get("in_crs"), theme=options.get("theme"))
+        return CityGMLReader(
+            path,
+            in_crs=options.get("in_crs"),
+            theme=options.get("theme"),
+            all_themes=bool(options.get("all_themes", True)),
+        )
 
 
 CITYGML_FORMAT: Final[FormatPlugin] = CityGMLFormat()

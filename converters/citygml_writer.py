@@ -18,10 +18,10 @@ What is written
   water surfaces (WaterSurface, WaterGroundSurface, WaterClosureSurface); 3.0 writes them as
   ``core:boundary`` (its ``ClosureSurface`` stands for WaterClosureSurface).
 * Attributes: :mod:`~citymodel.converters._citygml_write_attributes`.
-* Appearances (2.0): a local ``app:appearance`` per object with X3D materials and
-  parameterised textures targeting its polygons and rings
-  (:mod:`~citymodel.converters._citygml_write_appearance`); 3.0 output reports them as not
-  written.
+* Appearances of every theme: a local appearance per object and theme (2.0
+  ``app:appearance``, 3.0 ``core:appearance``) with X3D materials and parameterised textures
+  targeting its polygons and rings, before the generic attributes as the schemas order them
+  (:mod:`~citymodel.converters._citygml_write_appearance`).
 * ``gml:boundedBy/gml:Envelope`` with ``srsName`` (an OGC URN, compound when the source has a
   vertical CRS) and ``srsDimension="3"``: the body is streamed into a spill file and the
   envelope, known at the end, is inserted when the output is assembled.
@@ -40,8 +40,7 @@ import tempfile
 from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Final, Self
+from typing import IO, Any, Final
 
 import numpy as np
 from lxml import etree
@@ -64,6 +63,7 @@ from citymodel.converters._citygml_write_geometry import GeometryPlan, plan_geom
 from citymodel.converters._citygml_write_tables import ObjectKind, WriteVocabulary, write_vocabulary
 from citymodel.converters._cityjson_write_appearance import AppearanceTables
 from citymodel.converters._interchange_names import crs_urn
+from citymodel.converters._streaming_writer import StreamingWriter
 from citymodel.crs import ResolvedCRS
 from citymodel.errors import OutputError
 from citymodel.model import Feature, SurfaceGeometry
@@ -100,7 +100,7 @@ def _coordinates(ring: Float64Array) -> str:
     return " ".join(map(repr, closed.ravel().tolist()))
 
 
-class CityGMLWriter:
+class CityGMLWriter(StreamingWriter):
     """Streams top-level features into a CityGML 2.0 or 3.0 document.
 
     Parameters
@@ -161,28 +161,12 @@ class CityGMLWriter:
         self._root_cm.__enter__()
         self._lower: Float64Array | None = None
         self._upper: Float64Array | None = None
-        self._closed = False
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None:
-            self.close()
-        else:
-            self.abort()
 
     # -- public ------------------------------------------------------------------------------
 
     def write(self, feature: Feature) -> None:
         """Add one top-level feature with its children."""
-        if self._closed:
-            raise OutputError(f"{self.path}: the writer is closed")
+        self._check_open()
         kind = self.vocab.objects.get(feature.type)
         if kind is None:
             self._skip_unsupported(feature)
@@ -222,11 +206,8 @@ class CityGMLWriter:
         for message, count in self._notes.items():
             self.report.warn(f"{self.path}: {message}" + (f" ({count}x)" if count > 1 else ""))
 
-    def abort(self) -> None:
-        """Discard everything written (no output appears)."""
-        if self._closed:
-            return
-        self._closed = True
+    def _discard(self) -> None:
+        """Drop the spill file: the output never appears."""
         self._stack.close()
 
     # -- objects -----------------------------------------------------------------------------
@@ -267,6 +248,7 @@ class CityGMLWriter:
         with xf.element(f"{{{module}}}{kind.element}", {v.ns("gml", "id"): feature.id}):
             self._leading_attributes(attrs)
             self._appearance(feature, plans)
+            self._generic_attributes(attrs)
             if kind.style in ("relief", "tin"):
                 self._relief(feature, kind, plans)
             elif v.version == "2.0":
@@ -280,22 +262,16 @@ class CityGMLWriter:
             self._address(attrs, kind)
 
     def _appearance(self, feature: Feature, plans: list[GeometryPlan]) -> None:
-        """CityGML 2.0: the object's local ``app:appearance`` (materials, textures)."""
-        looks = [p for p in plans if p.geometry.appearance is not None]
-        if not looks:
-            return
-        if self.vocab.version != "2.0":
-            self._note(
-                "appearances (materials, textures) are not written to CityGML 3.0; write "
-                "CityGML 2.0 or CityJSON to keep them"
+        """The object's local appearances (materials, textures) of every theme."""
+        looks = [p for p in plans if p.geometry.appearances]
+        if looks:
+            write_local_appearance(
+                self._xf,
+                feature.id,
+                [(p.lod, p.geometry, _written_polygons(p)) for p in looks],
+                self._images.image_reference,
+                version=self.vocab.version,
             )
-            return
-        write_local_appearance(
-            self._xf,
-            feature.id,
-            [(p.lod, p.geometry, _written_polygons(p)) for p in looks],
-            self._images.image_reference,
-        )
 
     def _leading_attributes(self, attrs: AttributePlan) -> None:
         v, xf = self.vocab, self._xf
@@ -319,6 +295,9 @@ class CityGMLWriter:
                             self._leaf(v.ns("core", "informationSystem"), ref["informationSystem"])
         for name, text in attrs.core_after:
             self._leaf(v.ns("core", name), text)
+
+    def _generic_attributes(self, attrs: AttributePlan) -> None:
+        v, xf = self.vocab, self._xf
         for kind, name, text in attrs.generic:
             element = generic_element(v.version, kind)
             if v.version == "2.0":
@@ -665,7 +644,7 @@ class CityGMLWriter:
         xf, t = self._xf, self._gml_tags
         ro = g.ring_offsets
         first, last = int(g.polygon_offsets[p]), int(g.polygon_offsets[p + 1])
-        ring_ids = g.appearance is not None and self.vocab.version == "2.0"
+        ring_ids = bool(g.appearances)  # texture coordinates name their rings
         with xf.element(t["Polygon"], {t["id"]: pid}):
             for r in range(first, last):
                 ring_attrib = {t["id"]: ring_id(pid, r - first)} if ring_ids else {}

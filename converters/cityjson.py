@@ -204,8 +204,12 @@ class CityJSONReader:
         CityJSONSeq only: a CityJSON document whose ``transform``, ``referenceSystem`` and
         ``geometry-templates`` apply to a sequence without a header line.
     theme
-        Appearance theme whose textures and materials are read; None: the document's default
-        theme, else the first one met (:mod:`citymodel.converters._cityjson_appearance`).
+        Appearance theme rendered (``SurfaceGeometry.appearance``); None: the document's
+        default themes, else the first one met
+        (:mod:`citymodel.converters._cityjson_appearance`).
+    all_themes
+        Read the other themes too (``SurfaceGeometry.themes``, kept by interchange output);
+        False reads only the rendered one (meshing and tiling).
 
     Examples
     --------
@@ -221,10 +225,12 @@ class CityJSONReader:
         in_crs: str | None = None,
         header: str | os.PathLike[str] | None = None,
         theme: str | None = None,
+        all_themes: bool = True,
     ) -> None:
         self.path = Path(path)
         self.in_crs = in_crs
         self.theme = theme
+        self.all_themes = all_themes
         self.header_path = Path(header) if header is not None else None
         self.sequence = _is_seq(self.path)
         self._doc: dict[str, Any] | None = None
@@ -353,7 +359,9 @@ class CityJSONReader:
 
     def _look(self, appearance: object, report: JobReport | None) -> DocumentLook | None:
         """The appearance tables of a document or header (problems reported once)."""
-        look = DocumentLook.from_document(appearance, self.path.resolve().parent, self.theme)
+        look = DocumentLook.from_document(
+            appearance, self.path.resolve().parent, self.theme, all_themes=self.all_themes
+        )
         if look is not None:
             for problem in look.problems:
                 self._warn(report, f"appearance: {problem}")
@@ -600,12 +608,14 @@ class CityJSONFormat:
         return sniff(path)
 
     def open(self, path: Path, **options: Any) -> CityJSONReader:
-        """Open ``path`` for streaming; options: ``in_crs``, ``header``, ``theme``.
+        """Open ``path`` for streaming; options: ``in_crs``, ``header``, ``theme``, ``all_themes``.
 
         Options of other formats (e.g. IFC's ``origin`` in a run mixing IFC and CityJSON
         inputs) do not apply to CityJSON and are ignored.
         """
-        known = {k: v for k, v in options.items() if k in ("in_crs", "header", "theme")}
+        known = {
+            k: v for k, v in options.items() if k in ("in_crs", "header", "theme", "all_themes")
+        }
         if len(known) != len(options):
             log.debug(
                 "%s: options not used by CityJSON: %s", path, sorted(set(options) - set(known))

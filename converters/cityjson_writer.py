@@ -40,8 +40,7 @@ import tempfile
 from collections import Counter
 from contextlib import ExitStack, suppress
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, BinaryIO, Final, Self
+from typing import IO, Any, BinaryIO, Final
 
 import numpy as np
 
@@ -55,6 +54,7 @@ from citymodel.converters._cityjson_encode import (
 )
 from citymodel.converters._cityjson_write_appearance import AppearanceTables
 from citymodel.converters._interchange_names import crs_url
+from citymodel.converters._streaming_writer import StreamingWriter
 from citymodel.crs import ResolvedCRS
 from citymodel.errors import OutputError
 from citymodel.model import Feature
@@ -74,7 +74,7 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=_SEPARATORS, allow_nan=False)
 
 
-class CityJSONWriter:
+class CityJSONWriter(StreamingWriter):
     """Streams top-level features into a CityJSON document or a CityJSONSeq file.
 
     Parameters
@@ -120,30 +120,14 @@ class CityJSONWriter:
         self._rounded = 0
         self._max_rounding = 0.0
         self._exact_scale = True
-        self._closed = False
         self.written: Counter[str] = Counter()
         """CityObjects written per type."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None:
-            self.close()
-        else:
-            self.abort()
 
     # -- writing -----------------------------------------------------------------------------
 
     def write(self, feature: Feature) -> None:
         """Add one top-level feature (its children are written with it)."""
-        if self._closed:
-            raise OutputError(f"{self.path}: the writer is closed")
+        self._check_open()
         if self._encoder is None:
             self._pending.append(feature)
             self._pending_vertices += sum(
@@ -178,11 +162,8 @@ class CityJSONWriter:
         self._closed = True
         self._final_notes()
 
-    def abort(self) -> None:
-        """Discard the output (nothing is left behind)."""
-        if self._closed:
-            return
-        self._closed = True
+    def _discard(self) -> None:
+        """Remove the partial output and the spill files."""
         with suppress(OutputError):
             self._stack.__exit__(OutputError, OutputError("aborted"), None)
 

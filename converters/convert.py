@@ -9,6 +9,7 @@ inputs belong in ``citymodel tile``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -21,10 +22,11 @@ from typing import Any, Literal
 import numpy as np
 
 from citymodel._pool import TaskRunner, default_jobs
-from citymodel.converters._citygml_chunks import DEFAULT_CHUNK_BYTES, DocumentChunk, plan_chunks
+from citymodel.converters._citygml_chunks import DEFAULT_CHUNK_BYTES, ChunkPlan, SplitWithdrawn
+from citymodel.converters._convert_chunks import PRELOAD as CHUNK_TASK_MODULES
 from citymodel.converters._convert_chunks import ChunkJob, first_batch, meshed_pieces
 from citymodel.converters.gltf import GltfMesh, SemanticMaterials, write_gltf
-from citymodel.converters.gltf_textures import load_texture_images
+from citymodel.converters.gltf_textures import TextureImage, load_texture_images
 from citymodel.converters.ifc_writer import IFC_SUFFIX, CityToIfcOptions, write_city_ifc
 from citymodel.converters.interchange import interchange_format, write_interchange
 from citymodel.converters.obj import write_obj
@@ -37,6 +39,7 @@ from citymodel.converters.pipeline import (
     source_crs,
 )
 from citymodel.converters.selection import FeatureSelection, select_features, warn_missing_ids
+from citymodel.converters.texture_encoding import TextureEncoding, recode, repeats
 from citymodel.crs import Georeferencer, ResolvedCRS, register_grids
 from citymodel.errors import CRSError, InputError, OutputError
 from citymodel.formats import format_for
@@ -88,6 +91,10 @@ class ConvertOptions:
         (:class:`~citymodel.converters.selection.FeatureSelection`); default: all.
     citygml_version
         CityGML version of a ``.gml`` output: ``"2.0"`` or ``"3.0"``.
+    textures
+        Image format of the textures of a glTF output: JPEG/PNG as read (``auto``, the
+        default), or re-encoded as JPEG, PNG or KTX2 with Basis Universal
+        (:mod:`citymodel.converters.texture_encoding`).
     reader_options
         Format-specific reader options as ``(name, value)`` pairs, e.g.
         ``(("origin", (x, y, z, rotation_deg)),)`` for an IFC model without georeferencing
@@ -114,6 +121,7 @@ class ConvertOptions:
     jobs: int = field(default_factory=default_jobs)
     split_bytes: int = DEFAULT_CHUNK_BYTES
     citygml_version: str = "2.0"
+    textures: TextureEncoding = field(default_factory=TextureEncoding)
 
 
 @dataclass(slots=True)
@@ -300,18 +308,21 @@ def _convert(
                 grid_credit = grid_credit or "de_bkg_gcg2016.tif" in georef.grids
             else:
                 report.crs[str(path)] = {"source": crs_label}
-            chunks = _split(path, opts)
-            if chunks:  # a big CityGML file: its chunks on opts.jobs processes
-                acc = _convert_chunks(
-                    chunks,
-                    reader,
-                    _Target(opts, out, resolved, georef, crs_label),
-                    acc,
-                    found_ids,
-                    report,
-                    progress,
-                )
-                continue
+            plan = _split(path, opts)
+            if plan is not None:  # a big CityGML file: its chunks on opts.jobs processes
+                try:
+                    acc = _convert_chunks(
+                        plan,
+                        reader,
+                        _Target(opts, out, resolved, georef, crs_label),
+                        acc,
+                        found_ids,
+                        report,
+                        progress,
+                    )
+                    continue
+                except SplitWithdrawn:  # the scan found it must be read as one document
+                    pass
             done = 0
             for chunk, batch in meshed_chunks(
                 _selected(
@@ -364,11 +375,12 @@ def _accumulator(
     return _Accumulator(frame=frame, text_output=out.suffix.lower() == ".obj")
 
 
-def _split(path: Path, opts: ConvertOptions) -> tuple[DocumentChunk, ...]:
-    """The chunks of ``path`` when it is read on several processes, else ()."""
+def _split(path: Path, opts: ConvertOptions) -> ChunkPlan | None:
+    """The chunk plan of ``path`` (scanned while its chunks are read) when it may be split."""
     if opts.jobs < 2 or opts.strict or opts.split_bytes < 1:
-        return ()
-    return plan_chunks(path, chunk_bytes=opts.split_bytes)
+        return None
+    plan = ChunkPlan(path, chunk_bytes=opts.split_bytes)
+    return plan if plan.candidate else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,7 +395,7 @@ class _Target:
 
 
 def _convert_chunks(
-    chunks: tuple[DocumentChunk, ...],
+    plan: ChunkPlan,
     reader: Any,
     target: _Target,
     acc: _Accumulator | None,
@@ -391,23 +403,53 @@ def _convert_chunks(
     report: JobReport,
     progress: ProgressCallback | None,
 ) -> _Accumulator | None:
-    """Read and mesh one big file's chunks in parallel; returns the (new) accumulator."""
+    """Read and mesh one big file's chunks in parallel; returns the (new) accumulator.
+
+    The workers start first, so that their start overlaps the first batch read here and the
+    scan of the file, which hands chunks to them as it finds them.
+
+    Raises
+    ------
+    SplitWithdrawn
+        The file must be read as one document (nothing was added to ``acc`` or ``report``).
+    """
     opts, georef = target.opts, target.georef
     selection = _selection_in(opts, target.resolved)
-    if acc is None:  # the frame comes from the batch the sequential pipeline would take
-        first = first_batch(
-            lambda quiet: reader.features(report=quiet, types=opts.types),
-            selection=selection,
-            chunk_size=opts.chunk_size,
-            lod=opts.lod,
-            georef=georef,
-        )
-        if first is not None:
-            acc = _accumulator(first, georef, target.crs_label, opts, target.out)
+    with (
+        contextlib.closing(plan),
+        TaskRunner(
+            min(opts.jobs, plan.expected_chunks), opts.grids, preload=CHUNK_TASK_MODULES
+        ) as runner,
+    ):
+        runner.start()
+        if acc is None:  # the frame comes from the batch the sequential pipeline would take
+            first = first_batch(
+                lambda quiet: reader.features(report=quiet, types=opts.types),
+                selection=selection,
+                chunk_size=opts.chunk_size,
+                lod=opts.lod,
+                georef=georef,
+            )
+            if first is not None:
+                acc = _accumulator(first, georef, target.crs_label, opts, target.out)
+        return _add_pieces(plan, runner, target, selection, acc, found_ids, report, progress)
+
+
+def _add_pieces(
+    plan: ChunkPlan,
+    runner: TaskRunner,
+    target: _Target,
+    selection: FeatureSelection,
+    acc: _Accumulator | None,
+    found_ids: set[str],
+    report: JobReport,
+    progress: ProgressCallback | None,
+) -> _Accumulator | None:
+    """The meshed pieces of the chunk tasks added to ``acc`` in document order."""
+    opts = target.opts
     template = ChunkJob(
-        chunk=chunks[0],
         resolved=target.resolved,
-        georeference=georef is not None,
+        georeference=target.georef is not None,
         vertical_mode=opts.vertical_mode,
         lod=opts.lod,
         types=opts.types,
@@ -415,20 +457,19 @@ def _convert_chunks(
         selection=selection,
         reader_options=tuple(reader_options(opts.in_crs, opts.reader_options).items()),
     )
-    name = str(chunks[0].path)
-    with TaskRunner(min(opts.jobs, len(chunks)), opts.grids) as runner:
-        for piece in meshed_pieces(
-            runner,
-            chunks,
-            template,
-            report=report,
-            found_ids=found_ids,
-            progress=None if progress is None else lambda done: progress(name, done),
-        ):
-            if piece.batch.features.row_count:
-                if acc is None:  # pragma: no cover - first_batch found none, the tasks did
-                    raise InputError("the chunks of the file disagree with its sequential read")
-                acc.add(piece.batch)
+    name = str(plan.path)
+    for piece in meshed_pieces(
+        runner,
+        plan,
+        template,
+        report=report,
+        found_ids=found_ids,
+        progress=None if progress is None else lambda done: progress(name, done),
+    ):
+        if piece.batch.features.row_count:
+            if acc is None:  # pragma: no cover - first_batch found none, the tasks did
+                raise InputError("the chunks of the file disagree with its sequential read")
+            acc.add(piece.batch)
     return acc
 
 
@@ -479,6 +520,27 @@ def _selected(
     )
 
 
+def _texture_images(
+    appearance: MeshAppearance, opts: ConvertOptions, report: JobReport
+) -> list[TextureImage | None]:
+    """The image of every texture (None: unusable) in the format ``opts.textures`` chooses.
+
+    An image file shared by several textures is encoded once per wrap behaviour.
+    """
+    images = load_texture_images(appearance.textures, report)
+    done: dict[tuple[str, bool], TextureImage] = {}
+    out: list[TextureImage | None] = []
+    for image, texture in zip(images, appearance.textures, strict=True):
+        if image is None:
+            out.append(None)
+            continue
+        key = (texture.image, repeats(texture.wrap))
+        if key not in done:
+            done[key] = recode(image, encoding=opts.textures, repeat=key[1], name=texture.image)
+        out.append(done[key])
+    return out
+
+
 def _write(
     out: Path, acc: _Accumulator, opts: ConvertOptions, report: JobReport, crs_seen: set[str]
 ) -> None:
@@ -515,7 +577,7 @@ def _write(
             root_matrix=frame.root_matrix(),
             extras=extras,
             materials=opts.materials,
-            images=None if appearance is None else load_texture_images(appearance.textures, report),
+            images=None if appearance is None else _texture_images(appearance, opts, report),
         )
     report.outputs.append(str(out))
     report.extra["frame"] = frame.extras()

@@ -601,13 +601,13 @@ def _build(
     builder = BufferBuilder()
     views = ViewWriter(builder, compression=compression)
     geometry = None
+    looks: AppearanceEncoder | None = None
     if has_geometry:
         # An empty table has no rows, so a property table exists exactly when there are columns.
         with_table = feature_count > 0 and bool(specs)
         colored, palette = _feature_colors(
             mesh, features, materials or SemanticMaterials.default_palette()
         )
-        looks = None
         if colored.appearance is not None:
             if views.draco:
                 log.warning(
@@ -637,6 +637,7 @@ def _build(
         ([KHR_MESH_QUANTIZATION] if geometry and geometry[4] else [])
         + ([EXT_MESHOPT_COMPRESSION] if views.fallback() is not None else [])
         + ([KHR_DRACO_MESH_COMPRESSION] if geometry and views.draco else [])
+        + (looks.required_extensions() if looks is not None else [])
     )
     used = (
         ([EXT_MESH_FEATURES] if geometry and not batch_ids else [])

@@ -5,7 +5,10 @@ shows the texture (the source's texture wins over its material, as CityGML viewe
 with a material only gets the X3D material's colours; the rest keep the semantic palette.
 Textured primitives read ``TEXCOORD_0`` (float32, one per vertex, shared by all primitives;
 ``t`` flipped because glTF's image origin is the upper-left corner). Images are embedded in
-the binary buffer (``bufferView`` + ``mimeType``), one per texture used.
+the binary buffer (``bufferView`` + ``mimeType``), one per texture used. KTX2 images
+(:mod:`citymodel.converters.texture_encoding`) are referenced through the texture's
+``KHR_texture_basisu`` extension, without a fallback ``source``, so the extension is also
+required (:meth:`AppearanceEncoder.required_extensions`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from citymodel.converters.gltf_textures import (
     textured_material_object,
 )
 from citymodel.converters.materials import SemanticMaterials
+from citymodel.converters.texture_encoding import KHR_TEXTURE_BASISU, KTX2_MIME
 from citymodel.model.appearance import NO_INDEX, MeshAppearance
 
 __all__ = ["AppearanceEncoder"]
@@ -134,9 +138,21 @@ class AppearanceEncoder:
         if sampler is None:
             sampler = self._sampler_of[wrap] = len(self.samplers)
             self.samplers.append(sampler_object(wrap))
-        self.textures.append({"sampler": sampler, "source": len(self.image_objects) - 1})
+        source = len(self.image_objects) - 1
+        if image.mime_type == KTX2_MIME:
+            self.textures.append(
+                {"sampler": sampler, "extensions": {KHR_TEXTURE_BASISU: {"source": source}}}
+            )
+        else:
+            self.textures.append({"sampler": sampler, "source": source})
         index = self._gltf_texture[tex] = len(self.textures) - 1
         return index
+
+    def required_extensions(self) -> list[str]:
+        """glTF extensions the written textures need (``KHR_texture_basisu`` for KTX2)."""
+        if any(image["mimeType"] == KTX2_MIME for image in self.image_objects):
+            return [KHR_TEXTURE_BASISU]
+        return []
 
     def finish(self, document: dict[str, Any]) -> None:
         """Add ``textures``, ``images`` and ``samplers`` to the glTF document."""

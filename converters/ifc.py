@@ -518,10 +518,11 @@ class IFCFormat:
     def open(self, path: Path, **options: Any) -> IFCReader:
         """Open ``path``; options: ``in_crs``, ``origin``, ``processes``.
 
-        ``theme`` (the appearance theme of city model inputs tiled together with a design)
-        does not apply to IFC and is ignored.
+        ``theme`` and ``all_themes`` (appearance themes of city model inputs tiled together
+        with a design) do not apply to IFC and are ignored.
         """
         options.pop("theme", None)
+        options.pop("all_themes", None)
         return IFCReader(path, **options)
 
 

@@ -16,7 +16,8 @@ Only the local executor decides so: a Dask cluster was asked for explicitly and 
 running when the passes start.
 
 The pool's processes are started on the first submitted task, so a run whose passes both stay
-here never starts a worker.
+here never starts a worker; when pass 1 will certainly use them, :func:`start_early` starts them
+before the tasks are planned (the chunk scan of big files), so that the two overlap.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Final, TypeVar
 
 from citymodel.tiler.executor import Executor, Runner
 
-__all__ = ["PASS1_MIN_BYTES", "PASS2_MIN_TRIANGLES", "in_workers", "run_pass"]
+__all__ = ["PASS1_MIN_BYTES", "PASS2_MIN_TRIANGLES", "in_workers", "run_pass", "start_early"]
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -65,6 +66,29 @@ def in_workers(executor: Executor, jobs: int, weights: Iterable[float], minimum:
         tasks += 1
         total += weight
     return tasks > 1 and total >= minimum
+
+
+def start_early(
+    runner: Runner, executor: Executor, jobs: int, sizes: Iterable[int], split_bytes: int
+) -> bool:
+    """Start the local pool's workers now when pass 1 will use them; whether it did.
+
+    ``sizes`` are the input files' bytes; a file of at least two ``split_bytes`` counts as
+    several tasks (it is read in chunks when it is plain CityGML; otherwise the workers were
+    started for nothing, which costs their start and no result changes). Decides with
+    :func:`in_workers` and :data:`PASS1_MIN_BYTES`, as pass 1 itself will.
+    """
+    if executor != "local":
+        return False
+    weights: list[float] = []
+    for size in sizes:
+        pieces = size // split_bytes if split_bytes > 0 and size >= 2 * split_bytes else 1
+        weights += [size / pieces] * pieces
+    start = getattr(runner, "start", None)
+    if start is None or not in_workers(executor, jobs, weights, PASS1_MIN_BYTES):
+        return False
+    start()
+    return True
 
 
 def run_pass(

@@ -87,6 +87,7 @@ from citymodel.converters.pipeline import (
     reader_options,
     source_crs,
 )
+from citymodel.converters.texture_encoding import TextureEncoding
 from citymodel.crs import VerticalMode, geodetic_to_ecef
 from citymodel.errors import OutputError, TilingError
 from citymodel.mesh import MeshBatch, select_rows
@@ -102,7 +103,7 @@ from citymodel.tiler.content import TileContent, encode_tile_b3dm, encode_tile_g
 from citymodel.tiler.executor import EXECUTORS, Executor, Runner, open_runner
 from citymodel.tiler.implicit import DEFAULT_CONTENT_URI, expand_template, write_implicit
 from citymodel.tiler.implicit_plan import ImplicitPlan, implicit_root, plan_implicit
-from citymodel.tiler.index import FeatureIndex
+from citymodel.tiler.index import FeatureIndex, ShardIndexCollector
 from citymodel.tiler.lod import ContentKind, LodPlan, LodPolicy, assign_lod
 from citymodel.tiler.partition import PartitionOptions, partition
 from citymodel.tiler.replace import (
@@ -184,6 +185,10 @@ class TileOptions:
         Texture pixel budget of one content: its atlas and images hold at most
         ``atlas_size**2`` pixels, the atlas at most ``atlas_size`` on a side
         (:mod:`citymodel.tiler.texture_atlas`).
+    textures
+        Image format of the textures: JPEG/PNG (``auto``, the default), or KTX2 with Basis
+        Universal (``KHR_texture_basisu``), encoded in the workers
+        (:mod:`citymodel.converters.texture_encoding`).
     reader_options
         Format-specific reader options as picklable ``(name, value)`` pairs, passed to every
         input's reader in pass 1 (e.g. ``(("origin", (x, y, z, rotation_deg)),)`` for an IFC
@@ -223,6 +228,7 @@ class TileOptions:
     replace: tuple[ReplaceRule, ...] = ()
     split_bytes: int = DEFAULT_CHUNK_BYTES
     atlas_size: int = DEFAULT_ATLAS_SIZE
+    textures: TextureEncoding = field(default_factory=TextureEncoding)
 
     def __post_init__(self) -> None:
         problems = []
@@ -395,6 +401,7 @@ class _ContentShared:
     extras: Mapping[str, Any] | None
     compression: Compression = "none"
     atlas_size: int = DEFAULT_ATLAS_SIZE
+    textures: TextureEncoding | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,6 +442,7 @@ def _encode_content(
             class_name=_CLASS_NAME,
             compression=compression,
             atlas_size=shared.atlas_size,
+            textures=shared.textures,
         )
     return encode_tile_b3dm(
         batch,
@@ -442,6 +450,8 @@ def _encode_content(
         materials=shared.materials,
         extras=shared.extras,
         compression=compression,
+        atlas_size=shared.atlas_size,
+        textures=shared.textures,
     )
 
 
@@ -634,7 +644,10 @@ def _file_notes(
 
 
 def _redo_misplaced(
-    runner: Runner, tasks: Sequence[_IndexTask], results: list[_IndexResult]
+    runner: Runner,
+    tasks: Sequence[_IndexTask],
+    results: list[_IndexResult],
+    rows: ShardIndexCollector,
 ) -> list[_IndexResult]:
     """Results (shard order) with chunks whose generated ids were misnumbered read again.
 
@@ -657,8 +670,21 @@ def _redo_misplaced(
             again.append(dataclasses.replace(task, position_offset=objects_before(notes, index)))
     if not again:
         return results
-    redone = {r.shard: r for r in runner.map(_index_inputs, again)}
+    redone = {r.shard: _collected(r, rows) for r in runner.map(_index_inputs, again)}
     return [redone.get(r.shard, r) for r in results]
+
+
+_NO_ROWS = FeatureIndex.empty()
+
+
+def _collected(result: _IndexResult, rows: ShardIndexCollector) -> _IndexResult:
+    """``result`` without its index rows, which go into ``rows``.
+
+    The main process keeps one copy of the index only: each shard's rows are copied into the
+    collector as they arrive and the shard's own arrays are released at once.
+    """
+    rows.add(result.shard, result.index)
+    return dataclasses.replace(result, index=_NO_ROWS)
 
 
 def _designs_first(
@@ -811,21 +837,25 @@ class _Job:
         """Pass 1: index rows of all inputs (input order), one property schema, grids used."""
         start = time.perf_counter()
         stats = self.stats
+        opts = self.opts
+        sizes = (_size(p) for p in paths)
+        _dispatch.start_early(runner, opts.executor, opts.jobs, sizes, opts.split_bytes)
         tasks = _pass1_tasks(paths, self.scratch, self.opts, self.replace)
         results: list[_IndexResult] = []
+        rows = ShardIndexCollector()
         if self.replace is not None and self.replace.collect:
             # --replace: the design models first, their footprints taken as they are tiled,
             # then the city with the complete plan (each design is read once)
             designs, others = _designs_first(tasks, self.replace)
-            self._read(runner, designs, results, len(tasks))
+            self._read(runner, designs, results, rows, len(tasks))
             self.replace = self._complete_replacement(others, results)
             others = [dataclasses.replace(t, replace=self.replace) for t in others]
             tasks = [*designs, *others]
-            self._read(runner, others, results, len(tasks))
+            self._read(runner, others, results, rows, len(tasks))
         else:
-            self._read(runner, tasks, results, len(tasks))
+            self._read(runner, tasks, results, rows, len(tasks))
         results.sort(key=lambda r: r.shard)
-        results = _redo_misplaced(runner, tasks, results)
+        results = _redo_misplaced(runner, tasks, results, rows)
         by_shard = {t.shard: t for t in tasks}
         properties: dict[str, PropertySpec] = {}
         grids: set[str] = set()
@@ -841,11 +871,13 @@ class _Job:
             if chunk is not None and chunk.last:  # the notes of a file read in chunks
                 document_notes(chunk.path, _file_notes(by_shard, results, chunk.path), self.report)
         finish_replacement(self.replace, replaced, self.report)
-        index = FeatureIndex.concat(r.index for r in results)
+        index = rows.build()
         if len(index) == 0:
             skipped = len(self.report.skipped)
+            if stats.buildings_in == 0 and not skipped:
+                raise TilingError("nothing to tile: the inputs hold no city objects")
             raise TilingError(
-                "nothing to tile: no building could be converted"
+                "nothing to tile: no city object could be converted"
                 + (f" ({skipped} skipped, see the report)" if skipped else "")
             )
         stats.timed("pass1", start)
@@ -857,16 +889,20 @@ class _Job:
         runner: Runner,
         tasks: Sequence[_IndexTask],
         results: list[_IndexResult],
+        rows: ShardIndexCollector,
         total: int,
     ) -> None:
-        """Run pass-1 ``tasks`` (here when too small for workers), appending to ``results``."""
+        """Run pass-1 ``tasks`` (here when too small for workers), appending to ``results``.
+
+        The index rows of each result go into ``rows`` as it arrives (:func:`_collected`).
+        """
         opts = self.opts
         parallel = _dispatch.in_workers(
             opts.executor, opts.jobs, (_task_bytes(t) for t in tasks), _dispatch.PASS1_MIN_BYTES
         )
         buildings = sum(r.buildings for r in results)
         for result in _dispatch.run_pass(runner, _index_inputs, tasks, parallel=parallel):
-            results.append(result)
+            results.append(_collected(result, rows))
             if self.progress is not None:
                 buildings += result.buildings
                 self.progress("buildings", buildings, 0)
@@ -944,6 +980,7 @@ class _Job:
             extras=extras,
             compression=self.opts.compress,
             atlas_size=self.opts.atlas_size,
+            textures=self.opts.textures,
         )
         nodes = [n for n in range(len(plan.tree) - 1, -1, -1) if plan.content_rows(n).size]
         tasks = (_content_task(plan, node, index, shared) for node in nodes)

@@ -36,7 +36,7 @@ from typing import Literal
 
 import numpy as np
 
-from citymodel._typing import BoolArray, Float64Array, IndexArray
+from citymodel._typing import BoolArray, Float32Array, Float64Array, IndexArray
 from citymodel.errors import TilingError
 from citymodel.tiler.implicit import implicit_volume
 from citymodel.tiler.index import FeatureIndex
@@ -141,15 +141,21 @@ def _cell_bounds(root: Region, level: int, cx: IndexArray, cy: IndexArray) -> Fl
     return np.stack([west, south, east, north], axis=1)
 
 
-def _fits(bounds: Float64Array, regions: Float64Array, dlon: float, dlat: float) -> BoolArray:
-    """Regions (radians) inside cell bounds shrunk by the margins (radians)."""
+def _fits(
+    bounds: Float64Array, index: FeatureIndex, rows: IndexArray, dlon: float, dlat: float
+) -> BoolArray:
+    """Regions (radians) of the units ``rows`` inside cell bounds shrunk by the margins."""
     out: BoolArray = (
-        (regions[:, 0] >= bounds[:, 0] + dlon)
-        & (regions[:, 1] >= bounds[:, 1] + dlat)
-        & (regions[:, 2] <= bounds[:, 2] - dlon)
-        & (regions[:, 3] <= bounds[:, 3] - dlat)
+        (index.west[rows] >= bounds[:, 0] + dlon)
+        & (index.south[rows] >= bounds[:, 1] + dlat)
+        & (index.east[rows] <= bounds[:, 2] - dlon)
+        & (index.north[rows] <= bounds[:, 3] - dlat)
     )
     return out
+
+
+_BATCH = 1 << 14
+"""Units per batch of the per-unit cell tests (bounds their temporaries to about 2 MB)."""
 
 
 def plan_implicit(
@@ -176,42 +182,44 @@ def plan_implicit(
     """
     root = Region(*tree.grid)
     count = len(index)
-    regions = index.regions()
+    west, south, east, north, low, high = index.region()
     if (
-        regions[:, 0].min() < root.west
-        or regions[:, 1].min() < root.south
-        or regions[:, 2].max() > root.east
-        or regions[:, 3].max() > root.north
-        or regions[:, 4].min() < root.min_height
-        or regions[:, 5].max() > root.max_height
+        west < root.west
+        or south < root.south
+        or east > root.east
+        or north > root.north
+        or low < root.min_height
+        or high > root.max_height
     ):
         raise TilingError("the implicit root region does not contain every building")
     leaf = _leaf_of_rows(tree, count)
-    leaf_level = tree.level[leaf]
+    leaf_level = tree.level[leaf].astype(np.int8)  # levels <= 30
     dlat = margin / _MIN_RADIUS
     cos_lat = max(math.cos(max(abs(root.south), abs(root.north))), 1e-6)
     dlon = dlat / cos_lat
-    attach = np.zeros(count, dtype=np.int64)
+    attach = np.zeros(count, dtype=np.int8)
     for level in range(1, int(leaf_level.max()) + 1):
-        rows = np.flatnonzero((leaf_level >= level) & (attach == level - 1))
-        if rows.size == 0:
+        candidates = np.flatnonzero((leaf_level >= level) & (attach == level - 1))
+        if candidates.size == 0:
             break
-        shift = leaf_level[rows] - level
-        cx = tree.x[leaf[rows]] >> shift
-        cy = tree.y[leaf[rows]] >> shift
-        inside = _fits(_cell_bounds(root, level, cx, cy), regions[rows], dlon, dlat)
-        attach[rows[inside]] = level
+        for first in range(0, candidates.shape[0], _BATCH):
+            rows = candidates[first : first + _BATCH]
+            shift = leaf_level[rows].astype(np.int64) - level
+            cx = tree.x[leaf[rows]] >> shift
+            cy = tree.y[leaf[rows]] >> shift
+            inside = _fits(_cell_bounds(root, level, cx, cy), index, rows, dlon, dlat)
+            attach[rows[inside]] = level
     node = leaf.copy()
     for _ in range(int(leaf_level.max())):
         up = tree.level[node] > attach
         if not up.any():
             break
         node[up] = tree.parent[node[up]]
-    order = np.lexsort((np.arange(count), node))
+    order = np.argsort(node, kind="stable")  # by node, then row
     sizes = np.bincount(node, minlength=len(tree))
     offsets = np.zeros(len(tree) + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
-    need = _need(tree, node, index.importance.astype(np.float64), min_error)
+    need = _need(tree, node, index.importance, min_error)
     scaled = need * np.exp2(tree.level.astype(np.float64))
     root_error = float(scaled.max()) if scaled.size else 0.0
     return ImplicitPlan(
@@ -219,7 +227,7 @@ def plan_implicit(
         root=root,
         node_of_unit=node,
         unit_offsets=offsets,
-        units=order.astype(np.int64),
+        units=order.astype(np.int64, copy=False),
         need=need,
         root_geometric_error=root_error,
         tileset_geometric_error=max(root_error, _diagonal_m(tree)),
@@ -227,7 +235,7 @@ def plan_implicit(
 
 
 def _need(
-    tree: TileTree, node_of_unit: IndexArray, importance: Float64Array, floor: float
+    tree: TileTree, node_of_unit: IndexArray, importance: Float32Array, floor: float
 ) -> Float64Array:
     """Per node: the largest importance of the units attached strictly below it (floored)."""
     count = len(tree)
@@ -249,40 +257,48 @@ def _plan_problems(plan: ImplicitPlan, index: FeatureIndex) -> list[str]:
     tree = plan.tree
     problems: list[str] = []
     count = len(index)
-    shown = np.zeros(count, dtype=np.int64)
-    np.add.at(shown, plan.units, 1)
+    if plan.units.size and (int(plan.units.min()) < 0 or int(plan.units.max()) >= count):
+        return ["a tile shows a row that is not in the index"]
+    shown = np.bincount(plan.units, minlength=count)
     if (shown != 1).any():
         bad = int(np.flatnonzero(shown != 1)[0])
         problems.append(f"unit {bad} is shown by {int(shown[bad])} tiles")
-    listed = np.repeat(np.arange(len(tree)), np.diff(plan.unit_offsets))
-    if not np.array_equal(plan.node_of_unit[plan.units], listed):
-        problems.append("the content lists disagree with node_of_unit")
+    del shown
+    for node in range(len(tree)):
+        if (plan.node_of_unit[plan.content_rows(node)] != node).any():
+            problems.append("the content lists disagree with node_of_unit")
+            break
     leaf = _leaf_of_rows(tree, count)
-    level, leaf_level = tree.level[plan.node_of_unit], tree.level[leaf]
-    shift = np.maximum(leaf_level - level, 0)
-    on_path = (
-        (level <= leaf_level)
-        & (tree.x[leaf] >> shift == tree.x[plan.node_of_unit])
-        & (tree.y[leaf] >> shift == tree.y[plan.node_of_unit])
-    )
-    if not on_path.all():
-        problems.append(
-            f"unit {int(np.flatnonzero(~on_path)[0])} is shown outside the path of its centroid cell"
+    for first in range(0, count, _BATCH):  # batches: a few MB of temporaries at any size
+        part = slice(first, first + _BATCH)
+        shown_by, leaf_of = plan.node_of_unit[part], leaf[part]
+        level, leaf_level = tree.level[shown_by], tree.level[leaf_of]
+        shift = np.maximum(leaf_level - level, 0)
+        on_path = (
+            (level <= leaf_level)
+            & (tree.x[leaf_of] >> shift == tree.x[shown_by])
+            & (tree.y[leaf_of] >> shift == tree.y[shown_by])
         )
-    regions = index.regions()
-    for node in np.unique(plan.node_of_unit).tolist():
+        if not on_path.all():
+            problems.append(
+                f"unit {first + int(np.flatnonzero(~on_path)[0])} is shown outside the path "
+                "of its centroid cell"
+            )
+            break
+    del leaf
+    for node in np.flatnonzero(np.diff(plan.unit_offsets) > 0).tolist():
         cell = implicit_volume(plan.root, tree.key(node))
         if not isinstance(cell, Region):  # pragma: no cover - the root is a region
             problems.append("implicit cells must be regions")
             break
-        r = regions[plan.content_rows(node)]
+        rows = plan.content_rows(node)
         if (
-            (r[:, 0] < cell.west).any()
-            or (r[:, 1] < cell.south).any()
-            or (r[:, 2] > cell.east).any()
-            or (r[:, 3] > cell.north).any()
-            or (r[:, 4] < cell.min_height).any()
-            or (r[:, 5] > cell.max_height).any()
+            (index.west[rows] < cell.west).any()
+            or (index.south[rows] < cell.south).any()
+            or (index.east[rows] > cell.east).any()
+            or (index.north[rows] > cell.north).any()
+            or (index.min_height[rows] < cell.min_height).any()
+            or (index.max_height[rows] > cell.max_height).any()
         ):
             problems.append(f"node {node} shows a unit outside its implicit volume (T3D-5)")
     implied = plan.root_geometric_error / np.exp2(tree.level.astype(np.float64))

@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -178,30 +178,43 @@ def assign_lod(tree: TileTree, index: FeatureIndex, policy: LodPolicy | None = N
     """
     pol = policy or LodPolicy()
     count = len(tree)
-    importance = index.importance.astype(np.float64)
-    deviation = index.deviation.astype(np.float64)
-    block_tris = index.block_triangle_count.astype(np.int64)
-    block_bytes = index.block_length.astype(np.int64)
+    # native dtypes: float32 values keep their order and extremes; sums accumulate in int64
+    importance, deviation = index.importance, index.deviation
+    block_tris, block_bytes = index.block_triangle_count, index.block_length
     error = np.zeros(count)
     content = np.zeros(count, dtype=np.uint8)
-    shown: list[IndexArray] = [np.zeros(0, np.int64)] * count
+    # Inner tiles' selections only: a leaf shows all its units, sorted on demand, so the plan
+    # never holds the leaves' lists twice.
+    shown: list[IndexArray | None] = [None] * count
     leaf = tree.is_leaf
+
+    def shown_by(node: int) -> IndexArray:
+        rows = shown[node]
+        return np.sort(tree.rows(node)) if rows is None else rows
+
     # Children have larger node numbers than their parents (breadth-first order).
     for node in range(count - 1, -1, -1):
         if leaf[node]:
-            shown[node] = np.sort(tree.rows(node))
             content[node] = ContentKind.FULL
             continue
         kids = tree.child_nodes(node).tolist()
-        candidates = np.concatenate([shown[k] for k in kids])
+        candidates = np.concatenate([shown_by(k) for k in kids])
         child_error = max(float(error[k]) for k in kids)
         has_block = block_tris[candidates] > 0
         dropped = candidates[~has_block]
         candidates = candidates[has_block]
         ranked = candidates[np.lexsort((candidates, -importance[candidates]))]
         fits = min(
-            int(np.searchsorted(np.cumsum(block_tris[ranked]), pol.max_triangles, side="right")),
-            int(np.searchsorted(np.cumsum(block_bytes[ranked]), pol.max_bytes, side="right")),
+            int(
+                np.searchsorted(
+                    np.cumsum(block_tris[ranked], dtype=np.int64), pol.max_triangles, side="right"
+                )
+            ),
+            int(
+                np.searchsorted(
+                    np.cumsum(block_bytes[ranked], dtype=np.int64), pol.max_bytes, side="right"
+                )
+            ),
         )
         chosen = ranked[:fits]
         terms = [pol.min_error, child_error]
@@ -214,10 +227,16 @@ def assign_lod(tree: TileTree, index: FeatureIndex, policy: LodPolicy | None = N
         error[node] = max(terms)
         shown[node] = np.sort(chosen)
         content[node] = ContentKind.BLOCKS if chosen.size else ContentKind.NONE
-    sizes = np.array([s.shape[0] for s in shown], dtype=np.int64)
+    sizes = np.array(
+        [tree.stop[k] - tree.start[k] if s is None else s.shape[0] for k, s in enumerate(shown)],
+        dtype=np.int64,
+    )
     offsets = np.zeros(count + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
-    units = np.concatenate(shown) if count else np.zeros(0, np.int64)
+    units = np.empty(int(offsets[-1]), dtype=np.int64)
+    for node in range(count):  # one copy of each list, released as it is placed
+        units[offsets[node] : offsets[node + 1]] = shown_by(node)
+        shown[node] = None
     return LodPlan(
         tree=tree,
         policy=pol,
@@ -239,52 +258,101 @@ def _diagonal_m(tree: TileTree) -> float:
 
 
 def _plan_problems(plan: LodPlan, index: FeatureIndex) -> list[str]:
+    """The broken invariants of ``plan`` (see :meth:`LodPlan.check`).
+
+    "Below a node" is tested on positions in ``tree.order`` (a node's units are the range
+    ``start:stop`` of it), so the check holds a few bytes per unit: the position of every unit
+    (int32), the units' importance in that order (float32) and one level's units at a time.
+    """
     tree, pol = plan.tree, plan.policy
     problems: list[str] = []
     if plan.refine != "REPLACE":
         problems.append(f"refine is {plan.refine!r}, expected 'REPLACE'")
     if plan.tileset_geometric_error < plan.geometric_error[0]:
         problems.append("tileset geometric error is below the root's")
+    n, count = len(index), len(tree)
+    units, offsets = plan.units, plan.unit_offsets
+    if (
+        offsets.shape != (count + 1,)
+        or offsets[0] != 0
+        or offsets[-1] != units.shape[0]
+        or (np.diff(offsets) < 0).any()
+    ):
+        return [*problems, "the content lists are malformed"]
+    if units.size and (int(units.min()) < 0 or int(units.max()) >= n):
+        return [*problems, "a tile shows a row that is not in the index"]
+    problems += _repeated_units(plan)
+
+    kind = np.dtype(np.int32 if n < 2**31 else np.int64)
+    position: npt.NDArray[np.signedinteger[Any]] = np.full(n, -1, dtype=kind)
+    position[tree.order] = np.arange(n, dtype=kind)
+    importance = index.importance[tree.order]  # by position: a node's units are a range
     leaf = tree.is_leaf
-    importance = index.importance.astype(np.float64)
-    deviation = index.deviation.astype(np.float64)
-    seen_at_level: dict[int, set[int]] = {}
-    for node in range(len(tree)):
+    for node in range(count):
         ge = float(plan.geometric_error[node])
         rows = plan.content_rows(node)
-        below = tree.rows(node)
-        level_seen = seen_at_level.setdefault(int(tree.level[node]), set())
-        listed = rows.tolist()
-        if len(set(listed)) != len(listed):
-            problems.append(f"node {node} shows a unit twice")
-        if level_seen.intersection(listed):
-            problems.append(f"node {node} shows a unit another tile of its level shows")
-        level_seen.update(listed)
+        first, stop = int(tree.start[node]), int(tree.stop[node])
+        at = position[rows]
+        inside = (at >= first) & (at < stop)
         if leaf[node]:
             if plan.content[node] != ContentKind.FULL or ge != 0.0:
                 problems.append(f"leaf {node} must show full geometry with error 0")
-            if sorted(listed) != sorted(below.tolist()):
+            if rows.size != stop - first or not inside.all():  # rows are distinct (above)
                 problems.append(f"leaf {node} does not show exactly its units")
             continue
-        if not np.isin(rows, below).all():
+        if not inside.all():
             problems.append(f"node {node} shows a unit that is not below it")
         expected = ContentKind.BLOCKS if rows.size else ContentKind.NONE
         if plan.content[node] != expected:
             problems.append(
                 f"node {node} has content kind {plan.content[node]}, expected {expected}"
             )
-        if (index.block_triangle_count[rows] == 0).any():
+        block_tris = index.block_triangle_count[rows]
+        if (block_tris == 0).any():
             problems.append(f"node {node} shows a unit without a block")
-        if int(index.block_triangle_count[rows].astype(np.int64).sum()) > pol.max_triangles:
+        if int(block_tris.sum(dtype=np.int64)) > pol.max_triangles:
             problems.append(f"node {node} exceeds the block triangle budget")
-        if int(index.block_length[rows].astype(np.int64).sum()) > pol.max_bytes:
+        if int(index.block_length[rows].sum(dtype=np.int64)) > pol.max_bytes:
             problems.append(f"node {node} exceeds the block byte budget")
         kids = tree.child_nodes(node)
         if ge < pol.min_error or ge < float(plan.geometric_error[kids].max()):
             problems.append(f"node {node} error {ge} is below a child's or min_error")
-        if rows.size and ge < float(deviation[rows].max()):
+        if rows.size and ge < float(index.deviation[rows].max()):
             problems.append(f"node {node} error {ge} is below a shown block's deviation")
-        hidden = np.setdiff1d(below, rows, assume_unique=True)
-        if hidden.size and ge < float(importance[hidden].max()):
+        hidden = importance[first:stop].copy()  # the units below it it does not show
+        hidden[at[inside] - first] = -np.inf
+        if stop > first and ge < float(hidden.max()):
             problems.append(f"node {node} error {ge} is below the size of a unit it leaves out")
+    return problems
+
+
+def _repeated_units(plan: LodPlan) -> list[str]:
+    """Units a tile lists twice or out of order, or that two tiles of one level show.
+
+    The lists are sorted, so a list is fine when it strictly increases; a level's units are
+    sorted together to find a unit shown by two of its tiles (the details are worked out only
+    when something is wrong).
+    """
+    tree, units, offsets = plan.tree, plan.units, plan.unit_offsets
+    problems: list[str] = []
+    rising = np.ones(units.shape[0], dtype=bool)
+    rising[1:] = units[1:] > units[:-1]
+    rising[offsets[:-1][offsets[:-1] < units.shape[0]]] = True  # each list starts afresh
+    for node in np.unique(np.searchsorted(offsets, np.flatnonzero(~rising), side="right") - 1):
+        rows = plan.content_rows(int(node))
+        if np.unique(rows).shape[0] != rows.shape[0]:
+            problems.append(f"node {node} shows a unit twice")
+        else:
+            problems.append(f"node {node} lists its units out of order")
+    for level in np.unique(tree.level).tolist():
+        ids = np.flatnonzero(tree.level == level)
+        shown = np.concatenate([plan.content_rows(int(k)) for k in ids])
+        shown.sort()
+        twice = np.unique(shown[1:][shown[1:] == shown[:-1]])
+        if twice.size == 0:
+            continue
+        owners = [int(k) for k in ids if np.isin(plan.content_rows(int(k)), twice).any()]
+        problems += [
+            f"node {node} shows a unit another tile of its level shows" for node in owners[1:]
+        ]
     return problems

@@ -277,16 +277,29 @@ def grid_region(index: FeatureIndex, *, square: bool = True) -> Region:
     )
 
 
+_CODE_BATCH = 1 << 16
+"""Units per batch of :func:`_cell_codes` (bounds its temporaries to a few MB)."""
+
+
 def _cell_codes(index: FeatureIndex, grid: Region, depth: int) -> npt.NDArray[np.uint64]:
-    """Morton code of each unit's centroid cell at ``depth``."""
+    """Morton code of each unit's centroid cell at ``depth``.
+
+    Computed in batches so that the float and bit-interleaving temporaries stay a few MB
+    whatever the number of units: the result is the only ``(n,)`` array made.
+    """
     west, south, east, north = grid[:4]
     cells = float(1 << depth)
-    gx = np.floor((index.lon - west) / (east - west) * cells)
-    gy = np.floor((index.lat - south) / (north - south) * cells)
     top = cells - 1
-    gx = np.clip(gx, 0, top).astype(np.uint64)
-    gy = np.clip(gy, 0, top).astype(np.uint64)
-    return morton_encode_2d(gx, gy)
+    n = len(index)
+    codes = np.empty(n, dtype=np.uint64)
+    for first in range(0, n, _CODE_BATCH):
+        part = slice(first, first + _CODE_BATCH)
+        gx = np.floor((index.lon[part] - west) / (east - west) * cells)
+        gy = np.floor((index.lat[part] - south) / (north - south) * cells)
+        codes[part] = morton_encode_2d(
+            np.clip(gx, 0, top).astype(np.uint64), np.clip(gy, 0, top).astype(np.uint64)
+        )
+    return codes
 
 
 def partition(
@@ -324,7 +337,7 @@ def partition(
     depth = opts.max_depth
     codes = _cell_codes(index, root, depth)
     order = np.argsort(codes, kind="stable")
-    codes = codes[order]
+    codes.sort()  # in place: the same values as codes[order], without a second (n,) array
     tri_sum = _prefix(index.triangle_count[order])
     byte_sum = _prefix(index.length[order])
     max_units = opts.max_units if opts.max_units is not None else n + 1
@@ -374,7 +387,13 @@ def partition(
             "parent": parent_ids,
         }
 
+    del codes
     return _finish(index, root, order, levels, tri_sum, byte_sum, depth)
+
+
+def _region_columns(index: FeatureIndex) -> tuple[npt.NDArray[Any], ...]:
+    """The index columns of a region, in region order (west, south, east, north, heights)."""
+    return (index.west, index.south, index.east, index.north, index.min_height, index.max_height)
 
 
 def _prefix(values: npt.NDArray[Any]) -> IndexArray:
@@ -408,18 +427,10 @@ def _finish(
     leaf = child_count == 0
     leaf_ids = np.flatnonzero(leaf)
     leaf_ids = leaf_ids[np.argsort(start[leaf_ids], kind="stable")]
-    columns: tuple[npt.NDArray[Any], ...] = (
-        index.west,
-        index.south,
-        index.east,
-        index.north,
-        index.min_height,
-        index.max_height,
-    )
-    for k, column in enumerate(columns):
+    for k, column in enumerate(_region_columns(index)):
         ufunc = np.minimum if k in (0, 1, 4) else np.maximum
-        values = column[order].astype(np.float64)
-        regions[leaf_ids, k] = ufunc.reduceat(values, start[leaf_ids])
+        # native dtype: the float32 heights' extremes are exact after the cast to float64
+        regions[leaf_ids, k] = ufunc.reduceat(column[order], start[leaf_ids])
     for lvl in range(len(levels) - 1, 0, -1):
         ids = np.arange(base[lvl], base[lvl + 1])
         up = parent[ids]
@@ -448,75 +459,137 @@ def _finish(
     )
 
 
-def _union(regions: Float64Array) -> Float64Array:
-    return np.concatenate(
-        [
-            regions[:, [0, 1]].min(axis=0),
-            regions[:, [2, 3]].max(axis=0),
-            [regions[:, 4].min(), regions[:, 5].max()],
-        ]
-    )
+def _member_extremes(tree: TileTree, index: FeatureIndex) -> Float64Array:
+    """``(N, 6)`` union of the member regions of every node, from the index columns.
+
+    Every node's members are the contiguous range ``order[start:stop]``, so one ``reduceat``
+    per column covers all nodes: its index list holds ``start, stop`` pairs by descending
+    ``start``, which makes every in-between entry a single value (ignored). Memory: one
+    ``(n,)`` column at a time, never the ``(n, 6)`` regions.
+    """
+    n, count = len(index), len(tree)
+    nodes = np.argsort(-tree.start, kind="stable")
+    bounds = np.empty(2 * count, dtype=np.int64)
+    bounds[0::2] = tree.start[nodes]
+    bounds[1::2] = tree.stop[nodes]
+    out = np.empty((count, 6))
+    for k, column in enumerate(_region_columns(index)):
+        values = np.empty(n + 1, dtype=column.dtype)  # + a sentinel for stop == n
+        np.take(column, tree.order, out=values[:n], mode="clip")
+        values[n] = values[0]
+        ufunc = np.minimum if k in (0, 1, 4) else np.maximum
+        out[nodes, k] = ufunc.reduceat(values, bounds)[0::2]
+    return out
 
 
 def _tree_problems(
     tree: TileTree, index: FeatureIndex, options: PartitionOptions | None
 ) -> list[str]:
+    """The broken invariants of ``tree`` (see :meth:`TileTree.check`), vectorised over nodes.
+
+    Node membership is checked on positions in ``order`` (a node's units are a contiguous
+    range of it): ``order`` a permutation of the rows, leaf ranges covering every position
+    once, children's ranges tiling their parent's. Memory: a few bytes per unit (one column
+    and a coverage count at a time), so checking a city-wide tree costs no more than the
+    index.
+    """
     problems: list[str] = []
-    n = len(index)
-    leaves = tree.leaves()
-    covered = np.zeros(n, dtype=np.int64)
-    for leaf in leaves.tolist():
-        np.add.at(covered, tree.rows(leaf), 1)
-    if (covered != 1).any():
-        bad = int(np.flatnonzero(covered != 1)[0])
-        problems.append(f"unit {bad} is in {int(covered[bad])} leaves")
-    if np.sort(tree.order).tolist() != list(range(n)):
+    n, count = len(index), len(tree)
+    order, start, stop = tree.order, tree.start, tree.stop
+    if order.shape != (n,) or (n and (int(order.min()) < 0 or int(order.max()) >= n)):
+        return ["order is not a permutation of the index rows"]
+    seen = np.zeros(n, dtype=bool)
+    seen[order] = True
+    if not seen.all():
         problems.append("order is not a permutation of the index rows")
-    regions = index.regions()
-    tol = 1e-12
-    for node in range(len(tree)):
-        r = tree.regions[node]
-        rows = tree.rows(node)
-        if rows.size == 0:
-            problems.append(f"node {node} is empty")
-            continue
-        m = regions[rows]
-        if (
-            (m[:, 0] < r[0] - tol).any()
-            or (m[:, 1] < r[1] - tol).any()
-            or (m[:, 2] > r[2] + tol).any()
-            or (m[:, 3] > r[3] + tol).any()
-            or (m[:, 4] < r[4]).any()
-            or (m[:, 5] > r[5]).any()
-        ):
-            problems.append(f"node {node} region does not contain its units")
-        elif not np.array_equal(r, _union(m)):
-            problems.append(f"node {node} region is not the union of its units' regions")
-        kids = tree.child_nodes(node)
-        if kids.size:
-            if sorted(np.concatenate([tree.rows(k) for k in kids.tolist()]).tolist()) != sorted(
-                rows.tolist()
-            ):
-                problems.append(f"node {node}'s units differ from its children's")
-            for k in kids.tolist():
-                kr = tree.regions[k]
-                if not (
-                    kr[0] >= r[0] and kr[1] >= r[1] and kr[2] <= r[2] and kr[3] <= r[3]
-                ) or not (kr[4] >= r[4] and kr[5] <= r[5]):
-                    problems.append(f"node {node} region does not contain child {k}")
-                if tree.level[k] != tree.level[node] + 1 or (
-                    tree.x[k] >> 1,
-                    tree.y[k] >> 1,
-                ) != (tree.x[node], tree.y[node]):
-                    problems.append(f"child {k} key does not nest in node {node}")
-        elif options is not None and rows.size > 1 and tree.level[node] < tree.max_depth:
-            over_units = options.max_units is not None and rows.size > options.max_units
-            if (
-                tree.triangles[node] > options.max_triangles
-                or tree.nbytes[node] > options.max_bytes
-                or over_units
-            ):
-                problems.append(f"leaf {node} exceeds the budget")
+    del seen
+    if count == 0 or (start < 0).any() or (stop > n).any() or (stop < start).any():
+        return [*problems, "node ranges lie outside the index rows"]
+    empty = np.flatnonzero(stop == start)
+    problems += [f"node {node} is empty" for node in empty[:5].tolist()]
+    if empty.size:
+        return problems
+
+    leaves = tree.leaves()
+    cover = np.zeros(n + 1, dtype=np.int32)
+    np.add.at(cover, start[leaves], 1)
+    np.add.at(cover, stop[leaves], -1)
+    np.cumsum(cover, out=cover)
+    bad = np.flatnonzero(cover[:n] != 1)
+    if bad.size:
+        first = int(bad[0])
+        problems.append(f"unit {int(order[first])} is in {int(cover[first])} leaves")
+    del cover
+
+    r, tol = tree.regions, 1e-12
+    m = _member_extremes(tree, index)
+    outside = (
+        (m[:, 0] < r[:, 0] - tol)
+        | (m[:, 1] < r[:, 1] - tol)
+        | (m[:, 2] > r[:, 2] + tol)
+        | (m[:, 3] > r[:, 3] + tol)
+        | (m[:, 4] < r[:, 4])
+        | (m[:, 5] > r[:, 5])
+    )
+    problems += [
+        f"node {node} region does not contain its units" for node in np.flatnonzero(outside)
+    ]
+    loose = ~outside & ~(m == r).all(axis=1)
+    problems += [
+        f"node {node} region is not the union of its units' regions"
+        for node in np.flatnonzero(loose)
+    ]
+
+    kids = tree.children
+    parent_of = np.repeat(np.arange(count), np.diff(tree.child_offsets))
+    if kids.size:
+        ranked = np.lexsort((start[kids], parent_of))
+        k, p = kids[ranked], parent_of[ranked]
+        first_kid = np.ones(k.shape[0], dtype=bool)
+        first_kid[1:] = p[1:] != p[:-1]
+        last_kid = np.ones(k.shape[0], dtype=bool)
+        last_kid[:-1] = first_kid[1:]
+        previous_stop = np.empty_like(start[k])
+        previous_stop[1:] = stop[k][:-1]
+        torn = (
+            (first_kid & (start[k] != start[p]))
+            | (~first_kid & (start[k] != previous_stop))
+            | (last_kid & (stop[k] != stop[p]))
+        )
+        problems += [
+            f"node {node}'s units differ from its children's"
+            for node in np.unique(p[torn]).tolist()
+        ]
+        rk, rp = r[k], r[p]
+        escapes = (
+            (rk[:, 0] < rp[:, 0])
+            | (rk[:, 1] < rp[:, 1])
+            | (rk[:, 2] > rp[:, 2])
+            | (rk[:, 3] > rp[:, 3])
+            | (rk[:, 4] < rp[:, 4])
+            | (rk[:, 5] > rp[:, 5])
+        )
+        problems += [
+            f"node {node} region does not contain child {child}"
+            for node, child in zip(p[escapes].tolist(), k[escapes].tolist(), strict=True)
+        ]
+        unnested = (
+            (tree.level[k] != tree.level[p] + 1)
+            | (tree.x[k] >> 1 != tree.x[p])
+            | (tree.y[k] >> 1 != tree.y[p])
+        )
+        problems += [
+            f"child {child} key does not nest in node {node}"
+            for node, child in zip(p[unnested].tolist(), k[unnested].tolist(), strict=True)
+        ]
+
+    if options is not None:
+        units = stop - start
+        over = (tree.triangles > options.max_triangles) | (tree.nbytes > options.max_bytes)
+        if options.max_units is not None:
+            over |= units > options.max_units
+        busted = tree.is_leaf & (units > 1) & (tree.level < tree.max_depth) & over
+        problems += [f"leaf {node} exceeds the budget" for node in np.flatnonzero(busted)]
     return problems
 
 

@@ -16,10 +16,11 @@ textures costs a draw call and a GPU upload each. :func:`pack_textures` combines
 - **Budget**: all pixels of a content (atlas plus separate images) stay within
   ``max_size`` x ``max_size``; when the sources are larger, every image is scaled down by
   the same factor (never up). The atlas side is a power of two no larger than ``max_size``.
-- JPEG (quality 85) when no packed image has transparency, else PNG.
-
-KTX2/Basis Universal is not written: no encoder is available as a Python wheel, npm package
-or Debian package in this environment, so contents use JPEG/PNG (glTF core).
+- Format (:class:`~citymodel.converters.texture_encoding.TextureEncoding`): by default JPEG
+  (quality 85, 4:4:4) when no packed image has transparency, else PNG; or every image PNG,
+  or KTX2 with Basis Universal and its full mip chain (``KHR_texture_basisu``). The atlas is
+  encoded once from its pixels (no JPEG round trip before KTX2), in the worker that writes
+  the content; its pixels are freed before the next content.
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ from citymodel.converters.gltf_textures import (
     load_image,
     to_power_of_two,
 )
+from citymodel.converters.texture_encoding import (
+    TextureEncoding,
+    encode_pixels,
+    recode,
+    repeats,
+)
 from citymodel.model.appearance import NO_INDEX, MeshAppearance, Texture
 
 __all__ = ["DEFAULT_ATLAS_SIZE", "PackedTextures", "pack_textures"]
@@ -54,6 +61,7 @@ _EPS: Final = 1e-3
 _MIN_SIDE: Final = 4
 _CACHE_LIMIT: Final = 64
 _cache: dict[str, TextureImage | None] = {}
+_encoded: dict[tuple[str, bool, TextureEncoding], TextureImage] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +140,10 @@ def _pow2(n: int) -> int:
 
 
 def pack_textures(
-    appearance: MeshAppearance, triangles: Any, max_size: int = DEFAULT_ATLAS_SIZE
+    appearance: MeshAppearance,
+    triangles: Any,
+    max_size: int = DEFAULT_ATLAS_SIZE,
+    encoding: TextureEncoding | None = None,
 ) -> PackedTextures:
     """Combine the textures of one tile content into an atlas (plus repeating textures).
 
@@ -145,6 +156,8 @@ def pack_textures(
     max_size
         Pixel budget: all images together hold at most ``max_size**2`` pixels and the atlas
         is at most ``max_size`` on a side.
+    encoding
+        Image format of the atlas and the separate images; None = ``auto`` (JPEG/PNG).
 
     Returns
     -------
@@ -161,7 +174,7 @@ def pack_textures(
     vertex_texture[tri.ravel()] = np.repeat(tex.astype(np.int64), 3)
     loaded = {i: _load(appearance.textures[i].image) for i in used}
     images = {i: image for i, image in loaded.items() if image is not None}
-    return _pack(appearance, images, vertex_texture, max_size)
+    return _pack(appearance, images, vertex_texture, max_size, encoding or TextureEncoding())
 
 
 def _pack(
@@ -169,6 +182,7 @@ def _pack(
     images: dict[int, TextureImage],
     vertex_texture: Any,
     max_size: int,
+    encoding: TextureEncoding,
 ) -> PackedTextures:
     uv = appearance.uv.astype(np.float64)
     readable = sorted(images)
@@ -189,7 +203,7 @@ def _pack(
     new_index = np.full(len(appearance.textures) + 1, NO_INDEX, np.int32)
     atlas_size = None
     if atlas_ids:
-        atlas, rects, atlas_size = _atlas(atlas_ids, images, scale, max_size)
+        atlas, rects, atlas_size = _atlas(atlas_ids, images, scale, max_size, encoding)
         width, height = atlas_size
         for i in atlas_ids:
             x, y, w, h = rects[i]
@@ -202,15 +216,7 @@ def _pack(
         textures.append(Texture(image="atlas", wrap="clamp"))
         out_images.append(atlas)
     for i in separate:
-        image = images[i]
-        if scale < 1.0:
-            img = _pil(image)
-            side = (
-                max(_MIN_SIDE, round(image.width * scale)),
-                max(_MIN_SIDE, round(image.height * scale)),
-            )
-            image = encode_image(img.resize(side), has_alpha=image.has_alpha)
-        image = to_power_of_two(image)
+        image = _separate(appearance.textures[i], images[i], scale, encoding)
         new_index[i] = len(textures)
         textures.append(appearance.textures[i])
         out_images.append(image)
@@ -224,8 +230,38 @@ def _pack(
     return PackedTextures(packed, out_images, atlas_size)
 
 
+def _separate(
+    texture: Texture, image: TextureImage, scale: float, encoding: TextureEncoding
+) -> TextureImage:
+    """A repeating texture's own image: scaled to the budget, power of two, encoded.
+
+    Full-size results are cached per process (a brick texture recurs in many contents, and
+    KTX2 encoding costs seconds).
+    """
+    repeat = repeats(texture.wrap)
+    key = (texture.image, repeat, encoding)
+    if scale >= 1.0 and key in _encoded:
+        return _encoded[key]
+    if scale < 1.0:
+        side = (
+            max(_MIN_SIDE, round(image.width * scale)),
+            max(_MIN_SIDE, round(image.height * scale)),
+        )
+        image = encode_image(_pil(image).resize(side), has_alpha=image.has_alpha)
+    image = recode(to_power_of_two(image), encoding=encoding, repeat=repeat, name=texture.image)
+    if scale >= 1.0:
+        if len(_encoded) >= _CACHE_LIMIT:
+            _encoded.pop(next(iter(_encoded)))
+        _encoded[key] = image
+    return image
+
+
 def _atlas(
-    ids: list[int], images: dict[int, TextureImage], scale: float, max_size: int
+    ids: list[int],
+    images: dict[int, TextureImage],
+    scale: float,
+    max_size: int,
+    encoding: TextureEncoding,
 ) -> tuple[TextureImage, dict[int, tuple[int, int, int, int]], tuple[int, int]]:
     """Pack ``ids`` at ``scale`` (shrunk further until they fit) into one atlas image."""
     from PIL import Image
@@ -257,11 +293,10 @@ def _atlas(
             img = img.resize((w, h), Image.Resampling.LANCZOS)
         atlas.paste(_in_cell(img, cell), (x, y))
         rects[i] = (x + g, y + g, w, h)
-    out = io.BytesIO()
-    if has_alpha:
-        atlas.save(out, format="PNG", optimize=True)
-        mime = "image/png"
-    else:
-        atlas.save(out, format="JPEG", quality=85, subsampling=0, optimize=True)
-        mime = "image/jpeg"
-    return TextureImage(out.getvalue(), mime, width, height, has_alpha), rects, (width, height)
+    encoded = encode_pixels(
+        atlas,
+        has_alpha=has_alpha,
+        encoding=encoding,
+        name=f"the texture atlas of {len(ids)} images",
+    )
+    return encoded, rects, (width, height)

@@ -4,11 +4,29 @@ Used by the tiler's passes and by ``convert --jobs`` (chunks of one big CityGML 
 
 Workers are started with ``forkserver`` (``spawn`` where it does not exist), never ``fork``:
 a forked child would inherit the parent's threads and PROJ state (correctness.md GEO-1,
-performance.md on py3dtiles' LAZ hang). Each worker's initializer registers the PROJ grid
-folders (spawned workers do not inherit folders appended in the parent), forwards the
-``citymodel`` log records to the parent (where the CLI's handlers and levels apply; identical
-warnings from several workers are shown once) and leaves Ctrl-C to the parent, which stops
-the pool.
+performance.md on py3dtiles' LAZ hang). ``fork`` is not safe even early: the parent runs the
+log relay's thread and, in ``convert``, has created its georeferencer (PROJ transformers)
+before the pool is needed.
+
+Start-up is the fixed cost of a pool (interpreter, then numpy, pyproj, lxml and the readers in
+every worker: 1-2.5 s on a busy 2-core machine). Two things keep it off the critical path:
+
+* **Preloading in the fork server.** The modules the tasks need (:data:`PRELOAD` and the
+  caller's ``preload``) are imported once, in the fork server, and every worker is forked from
+  it with them loaded, instead of each worker importing them again. The fork server is a fresh
+  interpreter that only imports modules: no PROJ context is in use, no transformer exists and
+  no grid file is open there, and the only threads are OpenBLAS's idle pool, which OpenBLAS
+  shuts down around ``fork`` (``pthread_atfork``). Each worker still registers the grid folders
+  in its initializer (GEO-1). A module that fails to import there is imported by the worker
+  as before.
+* **Starting early.** :meth:`TaskRunner.start` starts the workers in the background while the
+  caller still plans its tasks (the chunk scan, the first batch of ``convert``); without it
+  they start with the first task.
+
+Each worker's initializer registers the PROJ grid folders (spawned workers do not inherit
+folders appended in the parent), forwards the ``citymodel`` log records to the parent (where
+the CLI's handlers and levels apply; identical warnings from several workers are shown once)
+and leaves Ctrl-C to the parent, which stops the pool.
 
 Task functions must be top-level functions taking and returning picklable values; an
 exception that could not be unpickled in the parent is replaced by a
@@ -24,7 +42,8 @@ import multiprocessing
 import os
 import pickle
 import signal
-from collections.abc import Callable, Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -32,13 +51,18 @@ from typing import Any, Self, TypeVar
 from citymodel.crs import register_grids
 from citymodel.errors import TilingError
 
-__all__ = ["IN_FLIGHT_PER_JOB", "TaskRunner", "default_jobs"]
+log = logging.getLogger(__name__)
+
+__all__ = ["IN_FLIGHT_PER_JOB", "PRELOAD", "TaskRunner", "default_jobs"]
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 IN_FLIGHT_PER_JOB = 2
 """Futures submitted per worker before waiting for one (backpressure)."""
+
+PRELOAD: tuple[str, ...] = ("numpy", "pyproj", "citymodel._pool", "citymodel.meshing")
+"""Modules imported once in the fork server for every worker (with the caller's ``preload``)."""
 
 
 def default_jobs() -> int:
@@ -75,6 +99,19 @@ def _init_worker(grids: tuple[Path, ...], log_queue: Any, level: int) -> None:
     logger.propagate = False
 
 
+def _ready() -> None:
+    """The task that starts a worker before there is work for it."""
+
+
+def _start_workers(pool: cf.ProcessPoolExecutor, jobs: int) -> None:
+    """Have ``pool`` start its ``jobs`` processes (each submission starts one)."""
+    try:
+        for _ in range(jobs):
+            pool.submit(_ready)
+    except RuntimeError:  # closed meanwhile (cancelled job): nothing to start
+        log.debug("pool closed before its workers were started")
+
+
 def _portable(err: Exception) -> Exception:
     """``err`` when it survives the trip to the parent (pickling), else a TilingError copy."""
     try:
@@ -105,20 +142,29 @@ class TaskRunner:
         Worker processes (>= 1).
     grids
         Extra PROJ grid folders to register in every worker (and here).
+    preload
+        Modules the tasks need, imported once in the fork server besides :data:`PRELOAD`
+        (only the first pool of a process starts the fork server; later pools reuse it).
     """
 
-    def __init__(self, jobs: int, grids: tuple[Path, ...] = ()) -> None:
+    def __init__(
+        self, jobs: int, grids: tuple[Path, ...] = (), *, preload: Sequence[str] = ()
+    ) -> None:
         if jobs < 1:
             raise ValueError(f"jobs must be >= 1, got {jobs}")
         self.jobs = jobs
         self._pool: cf.ProcessPoolExecutor | None = None
         self._listener: logging.handlers.QueueListener | None = None
         self._queue: Any = None
+        self._starter: threading.Thread | None = None
         register_grids(grids)
         if jobs == 1:
             return
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        if context.get_start_method() == "forkserver":
+            modules = dict.fromkeys(("__main__", *PRELOAD, *preload))  # the default keeps __main__
+            context.set_forkserver_preload(list(modules))
         self._queue = context.Queue()
         self._listener = logging.handlers.QueueListener(self._queue, _LogRelay())
         self._listener.start()
@@ -141,6 +187,19 @@ class TaskRunner:
     ) -> None:
         interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
         self.close(cancel=exc_type is not None, kill=interrupted)
+
+    def start(self) -> None:
+        """Start the worker processes now, in the background (else on the first task).
+
+        Call it when the tasks are certain to go to the workers, before the work of planning
+        them, so that the workers' start overlaps it. Returns at once.
+        """
+        if self._pool is None or self._starter is not None:
+            return
+        self._starter = threading.Thread(
+            target=_start_workers, args=(self._pool, self.jobs), name="pool-start", daemon=True
+        )
+        self._starter.start()
 
     def map(self, fn: Callable[[_T], _R], tasks: Iterable[_T]) -> Iterator[_R]:
         """Yield ``fn(task)`` for every task, in completion order (in task order inline).
@@ -176,6 +235,9 @@ class TaskRunner:
         ``cancel`` drops queued tasks (running ones finish); ``kill`` (after Ctrl-C) also
         terminates the workers instead of waiting for their current tasks.
         """
+        if self._starter is not None:
+            self._starter.join()
+            self._starter = None
         if self._pool is not None:
             if kill:
                 # ProcessPoolExecutor has no public way to stop running tasks (before 3.14).

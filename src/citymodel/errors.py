@@ -25,6 +25,7 @@ A message says what went wrong, where (file, line, feature id) and what to do ab
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "CRSError",
@@ -130,14 +131,28 @@ class MissingDependencyError(CityModelError, ImportError):
         The missing import name.
     extra
         The citymodel extra that installs it (``pip install 'citymodel[extra]'``).
+    install
+        What to do instead, for a dependency that is no Python package (an executable).
     """
 
-    def __init__(self, package: str, extra: str) -> None:
+    def __init__(self, package: str, extra: str, *, install: str | None = None) -> None:
         super().__init__(
-            f"{package} is needed for this; install it with: pip install 'citymodel[{extra}]'"
+            f"{package} is needed for this; {install}"
+            if install is not None
+            else f"{package} is needed for this; install it with: pip install 'citymodel[{extra}]'"
         )
         self.package = package
         self.extra = extra
+        self.install = install
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by the constructor's arguments (errors cross process boundaries)."""
+        return (_missing_dependency, (self.package, self.extra, self.install))
+
+
+def _missing_dependency(package: str, extra: str, install: str | None) -> MissingDependencyError:
+    """Rebuild a pickled :class:`MissingDependencyError`."""
+    return MissingDependencyError(package, extra, install=install)
 
 
 class TilingError(CityModelError):

@@ -42,6 +42,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from types import TracebackType
@@ -408,12 +409,9 @@ def prepare_remote_output(url: str, *, archive: bool) -> str:
     name = _name(url)
     if not name:
         raise OutputError(f"{url}: give a folder (or .3tz file) below the bucket, not its root")
-    try:
-        fs, path = filesystem(url)
-    except InputError as err:
-        raise OutputError(f"{url}: {err.message}") from err
+    fs, path = _output_filesystem(url)
     path = path.rstrip("/")
-    try:
+    with _checking_output(url):
         if fs.isdir(path):
             if archive:
                 raise OutputError(f"{url}: is a folder; a .3tz output must be a file")
@@ -427,11 +425,26 @@ def prepare_remote_output(url: str, *, archive: bool) -> str:
         elif not archive and fs.isfile(path):
             raise OutputError(f"{url}: exists and is not a folder")
         _probe_write(fs, path, name)
+    return name
+
+
+def _output_filesystem(url: str) -> tuple[AbstractFileSystem, str]:
+    """The filesystem and path of an output URL; an unusable URL is an :class:`OutputError`."""
+    try:
+        return filesystem(url)
+    except InputError as err:
+        raise OutputError(f"{url}: {err.message}") from err
+
+
+@contextmanager
+def _checking_output(url: str) -> Iterator[None]:
+    """Report a backend's failure while checking an output as an :class:`OutputError`."""
+    try:
+        yield
     except CityModelError:
         raise
     except Exception as err:
         raise remote_error(url, err, what="cannot write the output", output=True) from err
-    return name
 
 
 def _probe_write(fs: Any, path: str, name: str) -> None:
@@ -507,18 +520,11 @@ def prepare_remote_file(url: str) -> str:
     name = _name(url)
     if not name or url.endswith("/"):
         raise OutputError(f"{url}: give a file name, not a folder")
-    try:
-        fs, path = filesystem(url)
-    except InputError as err:
-        raise OutputError(f"{url}: {err.message}") from err
-    try:
+    fs, path = _output_filesystem(url)
+    with _checking_output(url):
         if fs.isdir(path):
             raise OutputError(f"{url}: is a folder")
         _probe_write(fs, path, name)
-    except CityModelError:
-        raise
-    except Exception as err:
-        raise remote_error(url, err, what="cannot write the output", output=True) from err
     return name
 
 

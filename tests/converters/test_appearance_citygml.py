@@ -13,9 +13,24 @@ from citymodel.converters.convert import ConvertOptions, convert
 from citymodel.meshing import mesh_features
 from citymodel.model import Feature
 from citymodel.report import JobReport
+from tests.converters.appearance_fixtures import (
+    REFERENCE_POINT_TEXTURE,
+    ROOF,
+    ROOF_UV,
+    WALL,
+    WALL_UV,
+    E,
+    N,
+    assert_glb_corner_colours,
+    assert_missing_image_reported_once,
+    assert_passes_khronos_validator,
+    pos_list,
+    quadrant_png,
+    read_one,
+    reference_point_image,
+    uv_text,
+)
 from tests.gltf_reader import read_file
-
-E, N = 500000.0, 5700000.0
 
 _HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <core:CityModel xmlns:core="http://www.opengis.net/citygml/2.0"
@@ -61,32 +76,6 @@ def _appearance(theme: str, image: str, uv: str, material: str = "0.2 0.4 0.6") 
  </app:Appearance>"""
 
 
-# A 10 m x 10 m wall in the x/z plane (counter-clockwise seen from -y) and a flat roof.
-_WALL = [(0, 0, 0), (10, 0, 0), (10, 0, 10), (0, 0, 10)]
-_WALL_UV = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
-_ROOF = [(0, 0, 10), (10, 0, 10), (10, 10, 10), (0, 10, 10)]
-
-
-def _pos_list(points: list[tuple[int, int, int]]) -> str:
-    closed = [*points, points[0]]
-    return " ".join(f"{E + x} {N + y} {z}" for x, y, z in closed)
-
-
-def _uv_text(uv: list[tuple[float, float]]) -> str:
-    closed = [*uv, uv[0]]
-    return " ".join(f"{u} {v}" for u, v in closed)
-
-
-def _quadrant_png(path: Path) -> None:
-    """2x2 texels: t=0 row (image bottom) red, green; t=1 row (image top) white, blue."""
-    img = Image.new("RGB", (2, 2))
-    img.putpixel((0, 1), (255, 0, 0))
-    img.putpixel((1, 1), (0, 255, 0))
-    img.putpixel((1, 0), (0, 0, 255))
-    img.putpixel((0, 0), (255, 255, 255))
-    img.save(path)
-
-
 def _document(
     tmp_path: Path,
     *,
@@ -96,18 +85,18 @@ def _document(
     image: str = "tex/quadrants.png",
 ) -> Path:
     (tmp_path / "tex").mkdir(exist_ok=True)
-    _quadrant_png(tmp_path / "tex" / "quadrants.png")
-    uv_text = uv if uv is not None else _uv_text(_WALL_UV)
+    quadrant_png(tmp_path / "tex" / "quadrants.png")
+    coordinates = uv if uv is not None else uv_text(WALL_UV)
     members = "".join(
-        f"<app:appearanceMember>{_appearance(t, image, uv_text)}</app:appearanceMember>"
+        f"<app:appearanceMember>{_appearance(t, image, coordinates)}</app:appearanceMember>"
         for t in themes
     )
     local = ""
     if placement == "local":
         local = "".join(
-            f"<app:appearance>{_appearance(t, image, uv_text)}</app:appearance>" for t in themes
+            f"<app:appearance>{_appearance(t, image, coordinates)}</app:appearance>" for t in themes
         )
-    building = _BUILDING.format(local=local, wall=_pos_list(_WALL), roof=_pos_list(_ROOF))
+    building = _BUILDING.format(local=local, wall=pos_list(WALL), roof=pos_list(ROOF))
     body = {
         "end": building + members,
         "start": members + building,
@@ -118,16 +107,9 @@ def _document(
     return path
 
 
-def _read(path: Path, **options: str) -> tuple[Feature, JobReport]:
-    report = JobReport()
-    features = list(CityGMLReader(path, **options).features(report=report))  # type: ignore[arg-type]
-    assert len(features) == 1
-    return features[0], report
-
-
 @pytest.mark.parametrize("placement", ["end", "start", "local"])
 def test_texture_coordinates_land_on_their_vertices(tmp_path: Path, placement: str) -> None:
-    feature, report = _read(_document(tmp_path, placement=placement))
+    feature, report = read_one(_document(tmp_path, placement=placement))
     geometry = feature.geometries[0]
     a = geometry.appearance
     assert a is not None and a.theme == "photo"
@@ -137,7 +119,7 @@ def test_texture_coordinates_land_on_their_vertices(tmp_path: Path, placement: s
     # the closing coordinate is dropped with the closing vertex: one (s, t) per ring vertex
     wall = geometry.vertices[geometry.ring_offsets[0] : geometry.ring_offsets[1]]
     uv = a.uv[geometry.ring_offsets[0] : geometry.ring_offsets[1]]
-    expected = {(x, z): st for (x, _, z), st in zip(_WALL, _WALL_UV, strict=True)}
+    expected = {(x, z): st for (x, _, z), st in zip(WALL, WALL_UV, strict=True)}
     for vertex, st in zip(wall, uv, strict=True):
         assert tuple(st) == expected[(round(vertex[0] - E), round(vertex[2]))]
     assert np.isnan(a.uv[geometry.ring_offsets[1] :]).all()
@@ -150,21 +132,21 @@ def test_texture_coordinates_land_on_their_vertices(tmp_path: Path, placement: s
 
 def test_themes_default_to_the_first_and_can_be_chosen(tmp_path: Path) -> None:
     path = _document(tmp_path, themes=("photo", "winter"))
-    feature, report = _read(path)
+    feature, report = read_one(path)
     assert feature.geometries[0].appearance is not None
     assert feature.geometries[0].appearance.theme == "photo"
     assert any("'winter'" in w and "--theme" in w for w in report.warnings)
-    chosen, _ = _read(path, theme="winter")
+    chosen, _ = read_one(path, theme="winter")
     assert chosen.geometries[0].appearance is not None
     assert chosen.geometries[0].appearance.theme == "winter"
-    absent, report = _read(path, theme="summer")
+    absent, report = read_one(path, theme="summer")
     assert absent.geometries[0].appearance is None
     assert any("'summer' not found" in w for w in report.warnings)
     assert CityGMLReader(path).metadata().details["appearance_themes"] == ["photo", "winter"]
 
 
 def test_mismatched_coordinates_leave_the_polygon_untextured(tmp_path: Path) -> None:
-    feature, report = _read(_document(tmp_path, uv="0 0 1 0 1 1"))
+    feature, report = read_one(_document(tmp_path, uv="0 0 1 0 1 1"))
     a = feature.geometries[0].appearance
     assert a is not None  # the material is still there
     assert a.polygon_texture.tolist() == [-1, -1]
@@ -172,7 +154,7 @@ def test_mismatched_coordinates_leave_the_polygon_untextured(tmp_path: Path) -> 
 
 
 def test_meshing_carries_coordinates_to_the_triangles(tmp_path: Path) -> None:
-    feature, _ = _read(_document(tmp_path))
+    feature, _ = read_one(_document(tmp_path))
     batch = mesh_features([feature])
     a = batch.mesh.appearance
     assert a is not None
@@ -181,75 +163,27 @@ def test_meshing_carries_coordinates_to_the_triangles(tmp_path: Path) -> None:
     corners = batch.mesh.triangles[textured].ravel()
     for v in corners.tolist():
         x, _, z = batch.mesh.positions[v]
-        st = dict(zip([(p[0], p[2]) for p in _WALL], _WALL_UV, strict=True))[
-            (round(x - E), round(z))
-        ]
+        st = dict(zip([(p[0], p[2]) for p in WALL], WALL_UV, strict=True))[(round(x - E), round(z))]
         assert tuple(a.uv[v]) == st
     assert (a.triangle_material == 0).all()
 
 
-def _texel(image: Image.Image, u: float, v: float) -> tuple[int, ...]:
-    w, h = image.size
-    x = min(max(int(u * w), 0), w - 1)
-    y = min(max(int(v * h), 0), h - 1)
-    return tuple(image.convert("RGB").getpixel((x, y)))  # type: ignore[arg-type]
-
-
 def test_glb_texture_shows_the_right_colour_at_each_corner(tmp_path: Path) -> None:
-    import io
-
-    out = tmp_path / "wall.glb"
-    report = convert([_document(tmp_path)], out, options=ConvertOptions())
-    assert not report.skipped
-    gltf = read_file(out)
-    doc = gltf.document
+    doc = assert_glb_corner_colours(_document(tmp_path), tmp_path / "wall.glb")
     assert doc["samplers"][0]["minFilter"] == 9987  # LINEAR_MIPMAP_LINEAR
     assert doc["samplers"][0]["wrapS"] == 10497  # REPEAT for wrapMode wrap
-    image = Image.open(io.BytesIO(gltf.view_bytes(doc["images"][0]["bufferView"])))
-    textured = [p for p in gltf.primitives() if "TEXCOORD_0" in p["attributes"]]
-    assert len(textured) == 1
-    prim = textured[0]
-    positions = gltf.accessor(prim["attributes"]["POSITION"])
-    uv = gltf.accessor(prim["attributes"]["TEXCOORD_0"])
-    used = np.unique(gltf.accessor(prim["indices"]))
-    east, up = positions[used, 0], positions[used, 2]  # z-up local frame
-    expected = {
-        (False, False): (255, 0, 0),
-        (True, False): (0, 255, 0),
-        (True, True): (0, 0, 255),
-        (False, True): (255, 255, 255),
-    }
-    for i, v in enumerate(used.tolist()):
-        key = (bool(east[i] > east.mean()), bool(up[i] > up.mean()))
-        u, t = uv[v]
-        inside = (0.25 + 0.5 * (u > 0.5), 0.25 + 0.5 * (t > 0.5))  # texel centre, no edge
-        assert _texel(image, *inside) == expected[key]
-    material = doc["materials"][prim["material"]]
-    assert "baseColorTexture" in material["pbrMetallicRoughness"]
-    x3d = [m for m in doc["materials"] if m["name"].startswith("material_")]
-    assert x3d and x3d[0]["alphaMode"] == "BLEND"  # the roof: X3DMaterial, transparency 0.25
 
 
 def test_missing_image_is_reported_once_and_geometry_written(tmp_path: Path) -> None:
-    out = tmp_path / "wall.glb"
-    report = convert([_document(tmp_path, image="tex/absent.png")], out, options=ConvertOptions())
-    expected = (
-        f"texture image {tmp_path / 'tex' / 'absent.png'}: file not found; its polygons are "
-        "written untextured"
+    document = _document(tmp_path, image="tex/absent.png")
+    assert_missing_image_reported_once(
+        document, tmp_path / "tex" / "absent.png", tmp_path / "w.glb"
     )
-    assert [w for w in report.warnings if "absent.png" in w] == [expected]
-    gltf = read_file(out)
-    assert "images" not in gltf.document
-    assert sum(report.written.values()) == 1
 
 
 @pytest.mark.node
 def test_textured_glb_passes_the_khronos_validator(tmp_path: Path) -> None:
-    from tests.gltf_validator import unexpected_issues, validate_gltf
-
-    out = tmp_path / "wall.glb"
-    convert([_document(tmp_path)], out, options=ConvertOptions())
-    assert unexpected_issues(validate_gltf(out)) == []
+    assert_passes_khronos_validator(_document(tmp_path), tmp_path / "wall.glb")
 
 
 @pytest.mark.realdata
@@ -286,7 +220,7 @@ def test_berlin_without_images_converts_untextured(shared_data: Path, tmp_path: 
 
 
 def _roof_document(tmp_path: Path, surface_data: str) -> Path:
-    building = _BUILDING.format(local="", wall=_pos_list(_WALL), roof=_pos_list(_ROOF))
+    building = _BUILDING.format(local="", wall=pos_list(WALL), roof=pos_list(ROOF))
     member = (
         "<app:appearanceMember><app:Appearance><app:theme>ortho</app:theme>"
         f"<app:surfaceDataMember>{surface_data}</app:surfaceDataMember>"
@@ -308,9 +242,6 @@ def _roof_uv(feature: Feature) -> dict[tuple[int, int], tuple[float, float]]:
     }
 
 
-_ROOF_UV = {(0, 0): (0.0, 0.0), (10, 0): (1.0, 0.0), (10, 10): (1.0, 1.0), (0, 10): (0.0, 1.0)}
-
-
 def test_georeferenced_texture_from_a_world_file(tmp_path: Path) -> None:
     Image.new("RGB", (10, 10), (10, 200, 10)).save(tmp_path / "ortho.jpg")
     # 1 m pixels; C, F = centre of the upper-left pixel
@@ -319,25 +250,19 @@ def test_georeferenced_texture_from_a_world_file(tmp_path: Path) -> None:
         "<app:GeoreferencedTexture><app:imageURI>ortho.jpg</app:imageURI>"
         "<app:target>#p2</app:target></app:GeoreferencedTexture>"
     )
-    feature, report = _read(_roof_document(tmp_path, data))
+    feature, report = read_one(_roof_document(tmp_path, data))
     assert not report.skipped
-    assert _roof_uv(feature) == _ROOF_UV
+    assert _roof_uv(feature) == ROOF_UV
 
 
 def test_georeferenced_texture_with_reference_point(tmp_path: Path) -> None:
-    Image.new("RGB", (20, 20), (10, 200, 10)).save(tmp_path / "ortho.png")
-    data = (
-        "<app:GeoreferencedTexture><app:imageURI>ortho.png</app:imageURI>"
-        f"<app:referencePoint><gml:Point><gml:pos>{E + 0.25} {N + 9.75}</gml:pos></gml:Point>"
-        "</app:referencePoint><app:orientation>0.5 0 0 -0.5</app:orientation>"
-        "<app:target>#p2</app:target></app:GeoreferencedTexture>"
-    )
-    feature, _ = _read(_roof_document(tmp_path, data))
-    assert _roof_uv(feature) == _ROOF_UV
+    reference_point_image(tmp_path)
+    feature, _ = read_one(_roof_document(tmp_path, REFERENCE_POINT_TEXTURE))
+    assert _roof_uv(feature) == ROOF_UV
 
 
 def test_tex_coord_gen_projects_world_coordinates(tmp_path: Path) -> None:
-    _quadrant_png(tmp_path / "q.png")
+    quadrant_png(tmp_path / "q.png")
     # s = (x - E) / 10, t = (y - N) / 10
     matrix = f"0.1 0 0 {-E / 10} 0 0.1 0 {-N / 10} 0 0 0 1"
     data = (
@@ -345,8 +270,8 @@ def test_tex_coord_gen_projects_world_coordinates(tmp_path: Path) -> None:
         f'<app:target uri="#p2"><app:TexCoordGen><app:worldToTexture>{matrix}'
         "</app:worldToTexture></app:TexCoordGen></app:target></app:ParameterizedTexture>"
     )
-    feature, _ = _read(_roof_document(tmp_path, data))
-    assert _roof_uv(feature) == _ROOF_UV
+    feature, _ = read_one(_roof_document(tmp_path, data))
+    assert _roof_uv(feature) == ROOF_UV
 
 
 def test_tileset_content_has_the_texture(tmp_path: Path) -> None:

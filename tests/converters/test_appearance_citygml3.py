@@ -6,15 +6,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from citymodel.converters.citygml import CityGMLReader
-from citymodel.converters.convert import ConvertOptions, convert
 from citymodel.model import Feature
 from citymodel.report import JobReport
-from tests.gltf_reader import read_file
-
-E, N = 500000.0, 5700000.0
+from tests.converters.appearance_fixtures import (
+    REFERENCE_POINT_TEXTURE,
+    ROOF,
+    ROOF_UV,
+    WALL,
+    WALL_UV,
+    E,
+    N,
+    assert_glb_corner_colours,
+    assert_missing_image_reported_once,
+    assert_passes_khronos_validator,
+    pos_list,
+    quadrant_png,
+    read_one,
+    reference_point_image,
+    uv_text,
+)
 
 _HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <core:CityModel xmlns:core="http://www.opengis.net/citygml/3.0"
@@ -52,21 +64,6 @@ _BUILDING = """<core:cityObjectMember>
 </core:cityObjectMember>
 """
 
-# A 10 m x 10 m wall in the x/z plane (counter-clockwise seen from -y) and a flat roof.
-_WALL = [(0, 0, 0), (10, 0, 0), (10, 0, 10), (0, 0, 10)]
-_WALL_UV = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
-_ROOF = [(0, 0, 10), (10, 0, 10), (10, 10, 10), (0, 10, 10)]
-
-
-def _pos_list(points: list[tuple[int, int, int]]) -> str:
-    closed = [*points, points[0]]
-    return " ".join(f"{E + x} {N + y} {z}" for x, y, z in closed)
-
-
-def _uv_text(uv: list[tuple[float, float]]) -> str:
-    closed = [*uv, uv[0]]
-    return " ".join(f"{u} {v}" for u, v in closed)
-
 
 def _tex_coord_list(uv: str, ring_elements: bool) -> str:
     if ring_elements:  # rings named by app:ring elements, matched by position
@@ -100,16 +97,6 @@ def _appearance(theme: str, image: str, uv: str, *, ring_elements: bool = False)
  </app:Appearance>"""
 
 
-def _quadrant_png(path: Path) -> None:
-    """2x2 texels: t=0 row (image bottom) red, green; t=1 row (image top) white, blue."""
-    img = Image.new("RGB", (2, 2))
-    img.putpixel((0, 1), (255, 0, 0))
-    img.putpixel((1, 1), (0, 255, 0))
-    img.putpixel((1, 0), (0, 0, 255))
-    img.putpixel((0, 0), (255, 255, 255))
-    img.save(path)
-
-
 def _document(
     tmp_path: Path,
     *,
@@ -120,25 +107,18 @@ def _document(
     ring_elements: bool = False,
 ) -> Path:
     (tmp_path / "tex").mkdir(exist_ok=True)
-    _quadrant_png(tmp_path / "tex" / "quadrants.png")
-    uv_text = uv if uv is not None else _uv_text(_WALL_UV)
-    looks = [_appearance(t, image, uv_text, ring_elements=ring_elements) for t in themes]
+    quadrant_png(tmp_path / "tex" / "quadrants.png")
+    coordinates = uv if uv is not None else uv_text(WALL_UV)
+    looks = [_appearance(t, image, coordinates, ring_elements=ring_elements) for t in themes]
     members = "".join(f"<core:appearanceMember>{a}</core:appearanceMember>" for a in looks)
     local = ""
     if placement == "local":
         local = "".join(f"<core:appearance>{a}</core:appearance>" for a in looks)
-    building = _BUILDING.format(local=local, wall=_pos_list(_WALL), roof=_pos_list(_ROOF))
+    building = _BUILDING.format(local=local, wall=pos_list(WALL), roof=pos_list(ROOF))
     body = {"end": building + members, "start": members + building, "local": building}
     path = tmp_path / "textured3.gml"
     path.write_text(_HEAD + body[placement] + "</core:CityModel>\n", encoding="utf-8")
     return path
-
-
-def _read(path: Path, **options: str) -> tuple[Feature, JobReport]:
-    report = JobReport()
-    features = list(CityGMLReader(path, **options).features(report=report))
-    assert len(features) == 1
-    return features[0], report
 
 
 def _wall_and_roof(feature: Feature) -> tuple[int, int]:
@@ -161,7 +141,9 @@ def _wall_and_roof(feature: Feature) -> tuple[int, int]:
 def test_texture_coordinates_land_on_their_vertices(
     tmp_path: Path, placement: str, ring_elements: bool
 ) -> None:
-    feature, report = _read(_document(tmp_path, placement=placement, ring_elements=ring_elements))
+    feature, report = read_one(
+        _document(tmp_path, placement=placement, ring_elements=ring_elements)
+    )
     assert not report.skipped
     assert not [w for w in report.warnings if "Appearance" in w]
     geometry = feature.geometries[0]
@@ -175,7 +157,7 @@ def test_texture_coordinates_land_on_their_vertices(
     assert a.polygon_texture[wall] == 0 and a.polygon_texture[roof] == -1
     # one (s, t) per ring vertex, each on the vertex it was written for
     r0, r1 = int(geometry.ring_offsets[wall]), int(geometry.ring_offsets[wall + 1])
-    expected = {(x, z): st for (x, _, z), st in zip(_WALL, _WALL_UV, strict=True)}
+    expected = {(x, z): st for (x, _, z), st in zip(WALL, WALL_UV, strict=True)}
     for vertex, st in zip(geometry.vertices[r0:r1], a.uv[r0:r1], strict=True):
         assert tuple(st) == expected[(round(vertex[0] - E), round(vertex[2]))]
     q0, q1 = int(geometry.ring_offsets[roof]), int(geometry.ring_offsets[roof + 1])
@@ -189,14 +171,14 @@ def test_texture_coordinates_land_on_their_vertices(
 
 def test_themes_default_to_the_first_and_can_be_chosen(tmp_path: Path) -> None:
     path = _document(tmp_path, themes=("photo", "winter"))
-    feature, report = _read(path)
+    feature, report = read_one(path)
     a = feature.geometries[0].appearance
     assert a is not None and a.theme == "photo"
     assert any("'winter'" in w and "--theme" in w for w in report.warnings)
-    chosen, _ = _read(path, theme="winter")
+    chosen, _ = read_one(path, theme="winter")
     b = chosen.geometries[0].appearance
     assert b is not None and b.theme == "winter"
-    _, missing = _read(path, theme="summer")
+    _, missing = read_one(path, theme="summer")
     assert any("'summer' not found" in w for w in missing.warnings)
 
 
@@ -211,7 +193,7 @@ def test_themes_are_listed_by_info(tmp_path: Path) -> None:
 
 
 def test_mismatched_coordinates_leave_the_polygon_untextured(tmp_path: Path) -> None:
-    feature, report = _read(_document(tmp_path, uv="0 0 1 0 1 1"))
+    feature, report = read_one(_document(tmp_path, uv="0 0 1 0 1 1"))
     a = feature.geometries[0].appearance
     assert a is not None and (a.polygon_texture == -1).all()  # the material stays
     assert any("do not match" in s.reason and s.id == "b1" for s in report.skipped)
@@ -223,14 +205,14 @@ def test_association_without_target_is_reported(tmp_path: Path) -> None:
         path.read_text(encoding="utf-8").replace("<app:target>#p1</app:target>", ""),
         encoding="utf-8",
     )
-    feature, report = _read(path)
+    feature, report = read_one(path)
     a = feature.geometries[0].appearance
     assert a is not None and (a.polygon_texture == -1).all()
     assert any("TextureAssociation without app:target" in s.reason for s in report.skipped)
 
 
 def _roof_document(tmp_path: Path, surface_data: str) -> Path:
-    building = _BUILDING.format(local="", wall=_pos_list(_WALL), roof=_pos_list(_ROOF))
+    building = _BUILDING.format(local="", wall=pos_list(WALL), roof=pos_list(ROOF))
     member = (
         "<core:appearanceMember><app:Appearance><app:theme>ortho</app:theme>"
         f"<app:surfaceData>{surface_data}</app:surfaceData>"
@@ -253,24 +235,15 @@ def _roof_uv(feature: Feature) -> dict[tuple[int, int], tuple[float, float]]:
     }
 
 
-_ROOF_UV = {(0, 0): (0.0, 0.0), (10, 0): (1.0, 0.0), (10, 10): (1.0, 1.0), (0, 10): (0.0, 1.0)}
-
-
 def test_georeferenced_texture_with_reference_point(tmp_path: Path) -> None:
-    Image.new("RGB", (20, 20), (10, 200, 10)).save(tmp_path / "ortho.png")
-    data = (
-        "<app:GeoreferencedTexture><app:imageURI>ortho.png</app:imageURI>"
-        f"<app:referencePoint><gml:Point><gml:pos>{E + 0.25} {N + 9.75}</gml:pos></gml:Point>"
-        "</app:referencePoint><app:orientation>0.5 0 0 -0.5</app:orientation>"
-        "<app:target>#p2</app:target></app:GeoreferencedTexture>"
-    )
-    feature, report = _read(_roof_document(tmp_path, data))
+    reference_point_image(tmp_path)
+    feature, report = read_one(_roof_document(tmp_path, REFERENCE_POINT_TEXTURE))
     assert not report.skipped
-    assert _roof_uv(feature) == _ROOF_UV
+    assert _roof_uv(feature) == ROOF_UV
 
 
 def test_tex_coord_gen_in_a_texture_association(tmp_path: Path) -> None:
-    _quadrant_png(tmp_path / "q.png")
+    quadrant_png(tmp_path / "q.png")
     # s = (x - E) / 10, t = (y - N) / 10
     matrix = f"0.1 0 0 {-E / 10} 0 0.1 0 {-N / 10} 0 0 0 1"
     data = (
@@ -280,68 +253,25 @@ def test_tex_coord_gen_in_a_texture_association(tmp_path: Path) -> None:
         f"{matrix}</app:worldToTexture></app:TexCoordGen></app:textureParameterization>"
         "</app:TextureAssociation></app:textureParameterization></app:ParameterizedTexture>"
     )
-    feature, report = _read(_roof_document(tmp_path, data))
+    feature, report = read_one(_roof_document(tmp_path, data))
     assert not report.skipped
-    assert _roof_uv(feature) == _ROOF_UV
-
-
-def _texel(image: Image.Image, u: float, v: float) -> tuple[int, ...]:
-    """Colour at glTF texture coordinate (u, v): v runs down the image (the writer flips t)."""
-    x = min(max(int(u * image.width), 0), image.width - 1)
-    y = min(max(int(v * image.height), 0), image.height - 1)
-    return tuple(image.convert("RGB").getpixel((x, y)))  # type: ignore[arg-type]
+    assert _roof_uv(feature) == ROOF_UV
 
 
 def test_glb_texture_shows_the_right_colour_at_each_corner(tmp_path: Path) -> None:
-    import io
-
-    out = tmp_path / "wall.glb"
-    report = convert([_document(tmp_path)], out, options=ConvertOptions())
-    assert not report.skipped
-    gltf = read_file(out)
-    doc = gltf.document
-    image = Image.open(io.BytesIO(gltf.view_bytes(doc["images"][0]["bufferView"])))
-    (prim,) = [p for p in gltf.primitives() if "TEXCOORD_0" in p["attributes"]]
-    positions = gltf.accessor(prim["attributes"]["POSITION"])
-    uv = gltf.accessor(prim["attributes"]["TEXCOORD_0"])
-    used = np.unique(gltf.accessor(prim["indices"]))
-    east, up = positions[used, 0], positions[used, 2]  # z-up local frame
-    expected = {
-        (False, False): (255, 0, 0),
-        (True, False): (0, 255, 0),
-        (True, True): (0, 0, 255),
-        (False, True): (255, 255, 255),
-    }
-    for i, v in enumerate(used.tolist()):
-        key = (bool(east[i] > east.mean()), bool(up[i] > up.mean()))
-        u, t = uv[v]
-        inside = (0.25 + 0.5 * (u > 0.5), 0.25 + 0.5 * (t > 0.5))  # texel centre, no edge
-        assert _texel(image, *inside) == expected[key]
-    x3d = [m for m in doc["materials"] if m["name"].startswith("material_")]
-    assert x3d and x3d[0]["alphaMode"] == "BLEND"  # the roof: X3DMaterial, transparency 0.25
+    assert_glb_corner_colours(_document(tmp_path), tmp_path / "wall.glb")
 
 
 def test_missing_image_is_reported_once_and_geometry_written(tmp_path: Path) -> None:
-    out = tmp_path / "wall.glb"
-    report = convert([_document(tmp_path, image="tex/absent.png")], out, options=ConvertOptions())
-    expected = (
-        f"texture image {tmp_path / 'tex' / 'absent.png'}: file not found; its polygons are "
-        "written untextured"
+    document = _document(tmp_path, image="tex/absent.png")
+    assert_missing_image_reported_once(
+        document, tmp_path / "tex" / "absent.png", tmp_path / "w.glb"
     )
-    assert [w for w in report.warnings if "absent.png" in w] == [expected]
-    gltf = read_file(out)
-    assert "images" not in gltf.document
-    assert sum(report.written.values()) == 1
 
 
 @pytest.mark.node
 def test_textured_glb_passes_the_khronos_validator(tmp_path: Path) -> None:
-    from tests.gltf_validator import unexpected_issues, validate_gltf
-
-    out = tmp_path / "wall.glb"
-    convert([_document(tmp_path)], out, options=ConvertOptions())
-    assert "images" in read_file(out).document  # the textured wall is validated
-    assert unexpected_issues(validate_gltf(out)) == []
+    assert_passes_khronos_validator(_document(tmp_path), tmp_path / "wall.glb")
 
 
 @pytest.mark.realdata

@@ -50,36 +50,53 @@ def _named(material: Material, names: bool) -> Material:
     return material if names else replace(material, name=None)
 
 
-def _assert_same_look(source: list[Feature], back: list[Feature], *, names: bool = True) -> int:
-    """Same appearance per polygon; returns the number of textured polygons compared.
+def _assert_same_look(
+    source: list[Feature], back: list[Feature], *, names: bool = True, rendered: bool = True
+) -> int:
+    """Same appearance per polygon in every theme; returns the textured polygons compared.
 
-    ``names``: compare material names too (CityGML keeps none).
+    ``names``: compare material names too (CityGML keeps none); ``rendered``: compare the
+    rendered appearance too (CityGML has no default theme: the first one met is rendered).
     """
     a, b = _geometries(source), _geometries(back)
     assert a.keys() == b.keys()
     textured = 0
     for key, ga in a.items():
         gb = b[key]
-        la, lb = ga.appearance, gb.appearance
-        assert (la is None) == (lb is None), key
-        if la is None or lb is None:
-            continue
-        assert la.theme == lb.theme
-        images_a = [la.textures[t].image if t >= 0 else None for t in la.polygon_texture]
-        images_b = [lb.textures[t].image if t >= 0 else None for t in lb.polygon_texture]
-        assert images_a == images_b, key
-        mats_a = [_named(la.materials[m], names) if m >= 0 else None for m in la.polygon_material]
-        mats_b = [_named(lb.materials[m], names) if m >= 0 else None for m in lb.polygon_material]
-        assert mats_a == mats_b, key
-        poly = np.repeat(
-            np.repeat(np.arange(ga.polygon_count), np.diff(ga.polygon_offsets)),
-            np.diff(ga.ring_offsets),
-        )
-        mask = la.polygon_texture[poly] >= 0
-        assert np.array_equal(mask, lb.polygon_texture[poly] >= 0)
-        np.testing.assert_allclose(lb.uv[mask], la.uv[mask], atol=1e-6, rtol=0)
-        textured += int((la.polygon_texture >= 0).sum())
+        themes_a = {t.theme: t for t in ga.appearances}
+        themes_b = {t.theme: t for t in gb.appearances}
+        assert themes_a.keys() == themes_b.keys(), key
+        for theme, la in themes_a.items():
+            _assert_same_theme(ga, la, themes_b[theme], key, names)
+            textured += int((la.polygon_texture >= 0).sum())
+        if rendered:
+            assert (ga.appearance is None) == (gb.appearance is None), key
+            if ga.appearance is not None and gb.appearance is not None:
+                assert ga.appearance.theme == gb.appearance.theme
+                _assert_same_theme(ga, ga.appearance, gb.appearance, key, names)
     return textured
+
+
+def _assert_same_theme(
+    ga: SurfaceGeometry,
+    la: SurfaceAppearance,
+    lb: SurfaceAppearance,
+    key: tuple[str, int],
+    names: bool,
+) -> None:
+    images_a = [la.textures[t].image if t >= 0 else None for t in la.polygon_texture]
+    images_b = [lb.textures[t].image if t >= 0 else None for t in lb.polygon_texture]
+    assert images_a == images_b, key
+    mats_a = [_named(la.materials[m], names) if m >= 0 else None for m in la.polygon_material]
+    mats_b = [_named(lb.materials[m], names) if m >= 0 else None for m in lb.polygon_material]
+    assert mats_a == mats_b, key
+    poly = np.repeat(
+        np.repeat(np.arange(ga.polygon_count), np.diff(ga.polygon_offsets)),
+        np.diff(ga.ring_offsets),
+    )
+    mask = la.polygon_texture[poly] >= 0
+    assert np.array_equal(mask, lb.polygon_texture[poly] >= 0)
+    np.testing.assert_allclose(lb.uv[mask], la.uv[mask], atol=1e-6, rtol=0)
 
 
 @pytest.mark.realdata
@@ -112,7 +129,7 @@ def test_textured_cityjson_round_trips(
     )
     assert images and all(not Path(i).is_absolute() for i in images)
     expected = {
-        t.image for g in _geometries(source).values() if g.appearance for t in g.appearance.textures
+        t.image for g in _geometries(source).values() for a in g.appearances for t in a.textures
     }
     assert {str((out.parent / i).resolve()) for i in images} == {
         str(Path(i).resolve()) for i in expected
@@ -211,21 +228,25 @@ def test_texture_vertices_continue_across_document_objects(tmp_path: Path) -> No
 
 @pytest.mark.realdata
 @pytest.mark.parametrize("name", TEXTURED)
-def test_textured_cityjson_round_trips_through_citygml2(
-    shared_data: Path, tmp_path: Path, name: str
+@pytest.mark.parametrize("version", ["2.0", "3.0"])
+def test_textured_cityjson_round_trips_through_citygml(
+    shared_data: Path, tmp_path: Path, name: str, version: str
 ) -> None:
-    """CityJSON -> CityGML 2.0 (local app:appearance) -> CityJSON keeps the look."""
+    """CityJSON -> CityGML 2.0/3.0 (local appearances) -> CityJSON keeps every theme."""
     src = CITYJSON_DIR / name
     source = _read(src)
     gml = tmp_path / "sub" / "out.gml"
     gml.parent.mkdir()
     report = JobReport()
-    write_interchange([src], gml, report=report, in_crs="EPSG:7415")
+    write_interchange([src], gml, report=report, in_crs="EPSG:7415", citygml_version=version)
     assert not report.skipped
     assert b"app:ParameterizedTexture" in gml.read_bytes()
+    assert (b"app:TextureAssociation" in gml.read_bytes()) == (version == "3.0")
     back_json = tmp_path / "back.city.json"
     write_interchange([gml], back_json, report=JobReport())
-    assert _assert_same_look(source, _read(back_json), names=False) > 0
+    several = len({t.theme for g in _geometries(source).values() for t in g.appearances}) > 1
+    back = _read(back_json)
+    assert _assert_same_look(source, back, names=False, rendered=not several) > 0
 
 
 @pytest.mark.parametrize("closed_rings", [False, True])
@@ -242,11 +263,30 @@ def test_solid_appearance_round_trips_through_citygml2(tmp_path: Path, closed_ri
     assert _assert_same_look([_textured_solid(closed_rings=False)], _read(gml), names=False) == 2
 
 
-def test_citygml3_output_reports_appearances_not_written(tmp_path: Path) -> None:
+@pytest.mark.parametrize("closed_rings", [False, True])
+def test_solid_appearance_round_trips_through_citygml3(tmp_path: Path, closed_rings: bool) -> None:
+    """CityGML 3.0: core:appearance, app:surfaceData, TextureAssociation targets by gml:id."""
+    gml = tmp_path / "cube.gml"
     report = JobReport()
-    with CityGMLWriter(tmp_path / "cube.gml", crs=None, report=report, version="3.0") as writer:
-        writer.write(_textured_solid(closed_rings=False))
-    assert any("not written to CityGML 3.0" in w for w in report.warnings)
+    crs = parse_srs_name("EPSG:25832")
+    with CityGMLWriter(gml, crs=crs, report=report, version="3.0") as writer:
+        writer.write(_textured_solid(closed_rings=closed_rings))
+    assert not report.warnings and not report.skipped
+    root = etree.parse(str(gml)).getroot()
+    app = "{http://www.opengis.net/citygml/appearance/3.0}"
+    core = "{http://www.opengis.net/citygml/3.0}"
+    assert len(list(root.iter(f"{core}appearance"))) == 1
+    assert len(list(root.iter(f"{app}X3DMaterial"))) == 2
+    associations = list(root.iter(f"{app}TextureAssociation"))
+    assert len(associations) == 2
+    ids = {el.get("{http://www.opengis.net/gml/3.2}id") for el in root.iter()}
+    for association in associations:
+        assert association.findtext(f"{app}target", "").removeprefix("#") in ids
+        rings = [el.text or "" for el in association.iter(f"{app}ring")]
+        assert rings and all(r.removeprefix("#") in ids for r in rings)
+    coords = [(el.text or "").split() for el in root.iter(f"{app}textureCoordinates")]
+    assert [len(c) for c in coords] == [10, 10]
+    assert _assert_same_look([_textured_solid(closed_rings=False)], _read(gml), names=False) == 2
 
 
 @pytest.mark.parametrize("suffix", [".city.json", ".city.jsonl"])

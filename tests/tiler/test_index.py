@@ -12,6 +12,7 @@ from citymodel.tiler.index import (
     INDEX_COLUMNS,
     FeatureIndex,
     FeatureIndexBuilder,
+    ShardIndexCollector,
     round_down_f32,
     round_up_f32,
 )
@@ -38,6 +39,40 @@ def test_builder_grows_amortised_and_matches_concat() -> None:
     built = builder.build()
     assert _equal(built, FeatureIndex.concat(parts))
     assert built.nbytes == 94 * len(built)  # trimmed, no spare capacity kept
+
+
+def test_builder_hands_over_full_columns_and_empties() -> None:
+    part = synthetic_index(64, seed=1)
+    builder = FeatureIndexBuilder(capacity=64)
+    builder.append(part)
+    column = builder._arrays["west"]
+    built = builder.build()
+    assert built.west is column  # a full builder's columns are moved out, not copied
+    assert len(builder) == 0 and len(builder.build()) == 0
+    builder.append(part)
+    assert _equal(builder.build(), part)  # usable again after build
+
+
+def test_shard_collector_builds_in_shard_order_whatever_the_arrival() -> None:
+    parts = {shard: synthetic_index(n, seed=shard) for shard, n in enumerate((5, 0, 300, 17, 1))}
+    expected = FeatureIndex.concat(parts[s] for s in sorted(parts))
+    for arrival in ([0, 1, 2, 3, 4], [2, 4, 0, 3, 1], [4, 3, 2, 1, 0]):
+        collector = ShardIndexCollector(block_rows=64)  # shards span blocks
+        for shard in arrival:
+            collector.add(shard, parts[shard])
+        assert len(collector) == len(expected)
+        assert _equal(collector.build(), expected)
+        assert len(collector) == 0
+
+
+def test_shard_collector_keeps_the_last_rows_of_a_shard_run_twice() -> None:
+    first, again, other = synthetic_index(9, seed=1), synthetic_index(4, seed=2), synthetic_index(3)
+    collector = ShardIndexCollector(block_rows=5)
+    collector.add(1, first)
+    collector.add(0, other)
+    collector.add(1, again)
+    assert len(collector) == 7
+    assert _equal(collector.build(), FeatureIndex.concat([other, again]))
 
 
 def test_builder_needs_every_column() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -167,6 +168,33 @@ def test_check_detects_double_rendering() -> None:
     )
     with pytest.raises(TilingError, match="error"):
         lowered.check(index)
+
+
+def test_check_detects_repeated_and_missing_units() -> None:
+    index = synthetic_index(400, seed=4)
+    tree = partition(index, PartitionOptions(max_units=20))
+    plan = assign_lod(tree, index)
+    plan.check(index)
+    leaf = int(tree.leaves()[0])
+    first, stop = int(plan.unit_offsets[leaf]), int(plan.unit_offsets[leaf + 1])
+    units = plan.units.copy()
+    units[first + 1] = units[first]  # a leaf lists a unit twice and loses another
+    with pytest.raises(TilingError, match="twice"):
+        dataclasses.replace(plan, units=units).check(index)
+    units = plan.units.copy()
+    units[first:stop] = units[first:stop][::-1].copy()
+    with pytest.raises(TilingError, match="out of order"):
+        dataclasses.replace(plan, units=units).check(index)
+    siblings = [int(n) for n in tree.leaves() if tree.level[n] == tree.level[leaf] and n != leaf]
+    other = siblings[0]
+    units = plan.units.copy()
+    units[first] = plan.content_rows(other)[0]  # a unit of a sibling leaf, shown twice
+    units[first:stop] = np.sort(units[first:stop])
+    with pytest.raises(TilingError, match="another tile of its level"):
+        dataclasses.replace(plan, units=units).check(index)
+    flat = dataclasses.replace(plan, geometric_error=np.zeros(len(tree)))
+    with pytest.raises(TilingError, match=r"leaves out|min_error"):
+        flat.check(index)
 
 
 def test_policy_validation() -> None:

@@ -152,6 +152,40 @@ def test_check_detects_a_broken_tree() -> None:
         broken.check(index)
 
 
+def _with(tree: TileTree, **fields: object) -> TileTree:
+    return TileTree(**{**{f: getattr(tree, f) for f in tree.__slots__}, **fields})
+
+
+def test_check_detects_broken_membership() -> None:
+    index = synthetic_index(600, seed=8)
+    options = PartitionOptions(max_units=50)
+    tree = partition(index, options)
+    tree.check(index, options)
+    order = tree.order.copy()
+    order[1] = order[0]  # one row twice, another never
+    with pytest.raises(TilingError, match="permutation"):
+        _with(tree, order=order).check(index)
+    leaf = int(tree.leaves()[0])
+    stop = tree.stop.copy()
+    stop[leaf] -= 1  # the leaf's last unit falls out of every leaf and out of its parent's kids
+    with pytest.raises(TilingError, match=r"in 0 leaves|differ from its children"):
+        _with(tree, stop=stop).check(index)
+    start = tree.start.copy()
+    start[leaf] = tree.stop[leaf]
+    with pytest.raises(TilingError, match="empty"):
+        _with(tree, start=start).check(index)
+    x = tree.x.copy()
+    x[leaf] += 2
+    with pytest.raises(TilingError, match="does not nest"):
+        _with(tree, x=x).check(index)
+    regions = tree.regions.copy()
+    regions[leaf, 0] -= 1e-6  # still contains its units, but is no longer tight
+    with pytest.raises(TilingError, match="not the union"):
+        _with(tree, regions=regions).check(index)
+    with pytest.raises(TilingError, match="exceeds the budget"):
+        tree.check(index, PartitionOptions(max_units=10))
+
+
 def test_geojson_export() -> None:
     index = synthetic_index(800, seed=9)
     tree = partition(index, PartitionOptions(max_units=100))

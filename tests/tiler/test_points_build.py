@@ -386,3 +386,42 @@ def test_truncated_file_stops_the_job_and_leaves_nothing(
     with pytest.raises(InputError, match=r"cut\.laz"):
         _build(path, tmp_path / "out", jobs=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.laz"]
+
+
+def test_few_files_are_scanned_here_while_the_workers_start(
+    inputs: list[Path], tmp_path: Path
+) -> None:
+    """One file, two workers: the scan runs in this process (the workers warm up meanwhile);
+    the output is the same, byte for byte, as with one worker."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    report = _build(inputs[0], two, jobs=2)
+    _build(inputs[0], one, jobs=1)
+    files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(two) for p in two.rglob("*") if p.is_file())
+    for rel in files:
+        assert (one / rel).read_bytes() == (two / rel).read_bytes(), rel
+    assert report.extra["tiling"]["points"]["written"] == 25_000
+    assert report.inputs == [str(inputs[0])]
+
+
+def test_worker_warm_up_never_fails(cloud: dict[str, Any], tmp_path: Path) -> None:
+    import os
+
+    from citymodel.tiler.points.scan import prime_worker
+
+    path = write_cloud(tmp_path / "cut.laz", cloud, stop=30_000)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert prime_worker((path, tmp_path / "missing.laz")) == os.getpid()
+
+
+def test_the_last_spill_ranges_are_halved() -> None:
+    from citymodel.tiler.points.build import _MIN_TASK_POINTS, _halve_tail
+
+    big = 4 * _MIN_TASK_POINTS
+    ranges = [("a", 0, big), ("a", big, 2 * big), ("b", 0, big + 1), ("c", 0, 10)]
+    out = _halve_tail(ranges, 2)
+    # The last two ranges (one per worker) are halved unless they are small.
+    assert out == [*ranges[:2], ("b", 0, big // 2), ("b", big // 2, big + 1), ("c", 0, 10)]
+    assert _halve_tail(ranges, 1) == ranges
+    assert _halve_tail([("a", 0, big)], 8) == [("a", 0, big)]

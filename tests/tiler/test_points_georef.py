@@ -28,6 +28,8 @@ def _strip(n: int, x0: float, y0: float, size: float, seed: int = 0) -> npt.NDAr
     [
         ("EPSG:25832+7837", *HAMBURG, 1500.0, "auto"),  # GCG2016 quasigeoid (GEO-1)
         ("EPSG:25833+7837", 317000.0, 5690000.0, 3000.0, "auto"),  # Leipzig
+        # Gauss-Krüger zone 3 (DHDN, BETA2007 grid) + DHHN92 (GCG2016): two grids at once
+        ("EPSG:31467+5783", 3566000.0, 5935000.0, 2000.0, "auto"),
         ("EPSG:4326", 9.99, 53.55, 0.02, "ellipsoidal-as-is"),  # degrees
         ("EPSG:6557", 635000.0, 849000.0, 4000.0, "ellipsoidal-as-is"),  # Oregon, feet
     ],
@@ -63,3 +65,25 @@ def test_points_outside_the_geoid_grid_stay_infinite() -> None:
     assert 0 < finite.sum() < len(xyz)
     assert (np.isfinite(enu).all(axis=1) == finite).all()
     assert np.abs(enu[finite] - exact[finite]).max() < TOLERANCE_M
+
+
+def test_a_batch_that_fails_its_check_goes_through_proj(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The check sample decides: a lattice off by more than the tolerance is not used."""
+    import citymodel.tiler.points.georef as module
+
+    georef = Georeferencer.create("EPSG:25832+7837")
+    lattice = LatticeGeoreferencer(georef, _frame(georef, *HAMBURG))
+    xyz = _strip(50_000, *HAMBURG, 1500.0)
+    real = module._interpolate
+
+    def off_by_a_millimetre(
+        grid: module._Lattice, points: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+        enu, inside = real(grid, points)
+        return enu + 1e-3, inside
+
+    monkeypatch.setattr(module, "_interpolate", off_by_a_millimetre)
+    assert np.array_equal(lattice.to_enu(xyz), lattice.exact(xyz))
+    assert lattice.exact_batches == 1

@@ -7,40 +7,16 @@ changed pixels many-coloured; the palette materials of the twin give a handful o
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from citymodel.report import JobReport
 from citymodel.tiler.build import TileOptions, build_tileset
-from tests.conftest import SHARED
-
-CHECK_TILESET = SHARED / "tools" / "check-tileset"
+from tests.tileset_render import render_rgb
 
 pytestmark = [pytest.mark.realdata, pytest.mark.node, pytest.mark.slow]
-
-
-def _render(tileset: Path, png: Path) -> np.ndarray:
-    chromium = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).is_file():
-        pytest.skip(f"chromium is not installed ({chromium}): check-tileset --render needs it")
-    if shutil.which("node") is None or not CHECK_TILESET.is_file():
-        pytest.skip("node or check-tileset is not available")
-    result = subprocess.run(
-        ["bash", str(CHECK_TILESET), str(tileset), "-q", "--render", str(png)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env={**os.environ, "CHROMIUM_PATH": chromium, "CHECK_TILESET_NO_APT": "1"},
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    return np.asarray(Image.open(png).convert("RGB"), dtype=np.int64)
 
 
 @pytest.mark.parametrize(
@@ -64,7 +40,7 @@ def test_render_shows_textures(
             reader_options=() if theme is None else (("theme", theme),),
         )
         build_tileset([source], out, options=options, report=JobReport())
-        pictures.append(_render(out / "tileset.json", tmp_path / f"{name}.png"))
+        pictures.append(render_rgb(out / "tileset.json", tmp_path / f"{name}.png"))
     textured, plain = pictures
     changed = np.abs(textured - plain).max(axis=2) > 20
     assert changed.sum() > 2000  # textures drew something else than the palette

@@ -26,6 +26,7 @@ import numpy.typing as npt
 from citymodel.converters.gltf import SemanticMaterials
 from citymodel.converters.gltf_binary import ALIGNMENT, dump_json, pad_json
 from citymodel.converters.gltf_compression import Compression
+from citymodel.converters.texture_encoding import TextureEncoding
 from citymodel.mesh import FeatureTable, MeshBatch
 from citymodel.tiler.content.glb import (
     TileContent,
@@ -33,6 +34,7 @@ from citymodel.tiler.content.glb import (
     encode_local_glb,
     local_geometry,
 )
+from citymodel.tiler.texture_atlas import DEFAULT_ATLAS_SIZE
 
 __all__ = [
     "B3DM_HEADER_LENGTH",
@@ -152,6 +154,8 @@ def encode_tile_b3dm(
     materials: SemanticMaterials | None = None,
     extras: Mapping[str, Any] | None = None,
     compression: Compression = "none",
+    atlas_size: int = DEFAULT_ATLAS_SIZE,
+    textures: TextureEncoding | None = None,
 ) -> TileContent:
     """Encode an ECEF mesh batch as a b3dm tile content (3D Tiles 1.0, T3D-8).
 
@@ -170,6 +174,9 @@ def encode_tile_b3dm(
         a shared (4, 4) local -> ECEF matrix.
     materials, extras, compression
         Passed to :func:`citymodel.converters.gltf.encode_glb`.
+    atlas_size, textures
+        Texture pixel budget and image format of the content
+        (:func:`~citymodel.tiler.content.glb.encode_local_glb`).
 
     Raises
     ------
@@ -184,6 +191,8 @@ def encode_tile_b3dm(
         extras=extras,
         batch_ids=True,
         compression=compression,
+        atlas_size=atlas_size,
+        textures=textures,
     )
     table = batch_table_json(batch.features)
     data = encode_b3dm(glb, table or None, b"", batch.features.row_count)

@@ -31,6 +31,7 @@ import numpy.typing as npt
 from citymodel._typing import Float32Array, Float64Array
 from citymodel.converters.gltf import GltfMesh, PropertySpec, SemanticMaterials, encode_glb
 from citymodel.converters.gltf_compression import Compression
+from citymodel.converters.texture_encoding import TextureEncoding
 from citymodel.crs import ecef_to_geodetic, resolve_crs
 from citymodel.mesh import MeshBatch
 from citymodel.ops.frames import Z_UP_TO_Y_UP, ecef_to_local, enu_to_ecef_matrix, to_gltf_matrix
@@ -168,6 +169,7 @@ def encode_tile_glb(
     class_name: str = "building",
     compression: Compression = "none",
     atlas_size: int = DEFAULT_ATLAS_SIZE,
+    textures: TextureEncoding | None = None,
 ) -> TileContent:
     """Encode an ECEF mesh batch as a GLB tile content (3D Tiles 1.1).
 
@@ -184,6 +186,9 @@ def encode_tile_glb(
         inferred from this batch.
     atlas_size
         Texture pixel budget of the content (:mod:`citymodel.tiler.texture_atlas`).
+    textures
+        Image format of the textures (JPEG/PNG or KTX2,
+        :mod:`citymodel.converters.texture_encoding`); None = ``auto``.
     materials, extras, schema_id, class_name, compression
         Passed to :func:`citymodel.converters.gltf.encode_glb` (``compression="meshopt"``:
         quantized, meshopt-compressed geometry moved by at most 1 cm, see
@@ -211,6 +216,7 @@ def encode_tile_glb(
         properties=properties,
         compression=compression,
         atlas_size=atlas_size,
+        textures=textures,
     )
     return content_of(data, geometry, batch)
 
@@ -227,18 +233,20 @@ def encode_local_glb(
     properties: Mapping[str, PropertySpec] | None = None,
     compression: Compression = "none",
     atlas_size: int = DEFAULT_ATLAS_SIZE,
+    textures: TextureEncoding | None = None,
 ) -> bytes:
     """The GLB of ``batch`` at the float32 positions of its :func:`local_geometry` (T3D-2).
 
     The root node carries ``geometry.node_matrix``; the keywords go to
     :func:`citymodel.converters.gltf.encode_glb`. Textures are packed into a per-content
-    atlas within the pixel budget ``atlas_size`` (:mod:`citymodel.tiler.texture_atlas`).
+    atlas within the pixel budget ``atlas_size`` (:mod:`citymodel.tiler.texture_atlas`),
+    written in the format ``textures`` chooses.
     """
     mesh = batch.mesh
     appearance = mesh.appearance
     images = None
     if appearance is not None and appearance.textures:
-        packed = pack_textures(appearance, mesh.triangles, atlas_size)
+        packed = pack_textures(appearance, mesh.triangles, atlas_size, textures)
         appearance, images = packed.appearance, packed.images
     return encode_glb(
         GltfMesh(

@@ -3,9 +3,11 @@
 Pipeline (on the job's runner: a ``forkserver`` process pool that registers the PROJ grids in
 every worker, GEO-1, or a Dask cluster; see :mod:`citymodel.tiler.executor`):
 
-0. **Scan** (here): each file's header, CRS (``--in-crs``, GEO-5 defaults, LAS-1) and
-   georeferencer (missing grids fail here, GEO-3), attributes; the dataset's ENU frame and
-   octree cube from the header bounds (:class:`~citymodel.tiler.points.frame.OctreeFrame`).
+0. **Scan**: each file's header, CRS (``--in-crs``, GEO-5 defaults, LAS-1) and
+   georeferencer (missing grids fail here, GEO-3), attributes, colour depth (LAS-2); the
+   dataset's ENU frame and octree cube from the header bounds
+   (:class:`~citymodel.tiler.points.frame.OctreeFrame`). On the workers, or — with no more
+   files than workers of a local pool — here, while the workers start (:class:`_WarmUp`).
 1. **Spill** (workers, :mod:`~citymodel.tiler.points.spill`): one task per range of about
    ``task_points`` records, so a single large file uses every core. Points are georeferenced
    to ECEF, coded and stored sorted by code in the scratch store. Header bounds are only
@@ -37,12 +39,13 @@ import logging
 import multiprocessing
 import os
 import shutil
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -80,7 +83,13 @@ from citymodel.tiler.points.octree import (
     root_of,
 )
 from citymodel.tiler.points.records import RecordLayout
-from citymodel.tiler.points.scan import ScannedInput, ScanSettings, ScanTask, scan_task
+from citymodel.tiler.points.scan import (
+    ScannedInput,
+    ScanSettings,
+    ScanTask,
+    prime_worker,
+    scan_task,
+)
 from citymodel.tiler.points.spill import (
     Block,
     ProcessUsage,
@@ -107,6 +116,8 @@ log = logging.getLogger(__name__)
 PointProgress = Callable[[str, int, int], None]
 """Called as ``progress(stage, done, total)``: ``"read"`` counts points stored, ``"index"``
 chunk tasks, ``"merge"`` nodes above the chunks."""
+
+_Item = TypeVar("_Item")
 
 _CELL_LEVEL = 8
 """Grid level of the per-cell counts pass 1 returns (256 cells per cube edge)."""
@@ -295,6 +306,28 @@ def _measured_frame(old: OctreeFrame, results: Sequence[SpillResult]) -> OctreeF
     return _frame_of(local_to_ecef(corners, old.enu_to_ecef))
 
 
+def _halve_tail(
+    ranges: Sequence[tuple[_Item, int, int]], jobs: int
+) -> list[tuple[_Item, int, int]]:
+    """The record ranges with the last ``jobs`` of them split in two halves.
+
+    The workers run the ranges in order; the last ones finish at different times, and one
+    core idles until the slowest is done. Halving them halves that idle tail for the price
+    of ``jobs`` more tasks. Ranges below ``2 * _MIN_TASK_POINTS`` records stay whole.
+    """
+    if jobs < 2 or len(ranges) <= 1:
+        return list(ranges)
+    tail = len(ranges) - min(jobs, len(ranges))
+    out = list(ranges[:tail])
+    for item, a, b in ranges[tail:]:
+        if b - a < 2 * _MIN_TASK_POINTS:
+            out.append((item, a, b))
+            continue
+        middle = (a + b) // 2
+        out.extend([(item, a, middle), (item, middle, b)])
+    return out
+
+
 # -- the job -------------------------------------------------------------------------------
 
 
@@ -336,6 +369,37 @@ _WORKER_MODULES = (
 """What the point tasks import: ``forkserver`` imports them once, every worker forks with
 them (``__main__`` is the default preload, kept). Without, each worker imported them itself:
 0.6 CPU-s per worker and job (1.1 CPU-s before the scan left this module)."""
+
+
+class _WarmUp:
+    """Start every worker of a local pool and prime its reader caches, in the background.
+
+    A local pool starts its workers on the first tasks; this hands it one
+    :func:`~citymodel.tiler.points.scan.prime_worker` task per worker from a thread, so the
+    start-up (the ``forkserver``, module imports, grid registration, the files' LAZ chunk
+    tables) overlaps with whatever this process does meanwhile. Leaving the block
+    waits for the warm-up; a failed warm-up is only logged (the tasks that follow report any
+    real problem).
+    """
+
+    def __init__(self, runner: Runner, paths: Sequence[Path]) -> None:
+        self._runner = runner
+        self._tasks = [tuple(paths)] * runner.jobs
+        self._thread = threading.Thread(target=self._run, name="citymodel-warm-up", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            workers = set(self._runner.map(prime_worker, self._tasks))
+            log.debug("%d workers warmed up", len(workers))
+        except Exception:  # a warm-up: the real tasks report failures
+            log.debug("worker warm-up failed", exc_info=True)
+
+    def __enter__(self) -> _WarmUp:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._thread.join()
 
 
 def _preload_worker_modules() -> None:
@@ -456,7 +520,13 @@ class _Job:
             strict=opts.strict,
         )
         tasks = [ScanTask(n, path, settings) for n, path in enumerate(paths)]
-        found = sorted(runner.map(scan_task, tasks), key=lambda s: s.number)
+        if opts.executor == "local" and opts.jobs > 1 and len(tasks) <= opts.jobs:
+            # Few files: scan them here while the workers start (their start-up is the
+            # longer of the two), instead of starting them first and scanning after.
+            with _WarmUp(runner, paths):
+                found = [scan_task(task) for task in tasks]
+        else:
+            found = sorted(runner.map(scan_task, tasks), key=lambda s: s.number)
         for result in found:
             self.report.merge(result.report)
         scanned = [r.item for r in found if r.item is not None]
@@ -483,28 +553,33 @@ class _Job:
         opts = self.opts
         total = sum(s.count for s in scanned)
         size = min(opts.task_points, max(_MIN_TASK_POINTS, -(-total // (4 * opts.jobs))))
-        tasks: list[SpillTask] = []
+        ranges: list[tuple[ScannedInput, int, int]] = []
         for item in scanned:
             pieces = max(1, -(-item.count // size))
             edges = np.linspace(0, item.count, pieces + 1).round().astype(np.int64)
-            for a, b in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
-                tasks.append(
-                    SpillTask(
-                        number=len(tasks),
-                        path=item.path,
-                        start=a,
-                        stop=b,
-                        source=item.source,
-                        vertical_mode=opts.vertical_mode,
-                        frame=frame,
-                        layout=self.layout,
-                        classes=opts.classes,
-                        extra_dims=opts.extra_dims,
-                        chunk_size=opts.read_chunk,
-                        cell_level=_CELL_LEVEL,
-                        run=runs / f"{len(tasks)}.run",
-                    )
+            ranges.extend(
+                (item, a, b) for a, b in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True)
+            )
+        tasks: list[SpillTask] = []
+        for item, a, b in _halve_tail(ranges, opts.jobs):
+            tasks.append(
+                SpillTask(
+                    number=len(tasks),
+                    path=item.path,
+                    start=a,
+                    stop=b,
+                    source=item.source,
+                    vertical_mode=opts.vertical_mode,
+                    frame=frame,
+                    layout=self.layout,
+                    classes=opts.classes,
+                    extra_dims=opts.extra_dims,
+                    chunk_size=opts.read_chunk,
+                    cell_level=_CELL_LEVEL,
+                    run=runs / f"{len(tasks)}.run",
+                    color_depth=item.color_depth,
                 )
+            )
         return tasks
 
     def _spill_once(

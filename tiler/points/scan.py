@@ -7,11 +7,13 @@ not the city model tiler the build module also knows (about half of a worker's s
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -21,7 +23,17 @@ from citymodel.errors import InputError
 from citymodel.report import JobReport
 from citymodel.tiler.points.records import RecordLayout
 
-__all__ = ["ScanSettings", "ScanTask", "Scanned", "ScannedInput", "scan_file", "scan_task"]
+__all__ = [
+    "ScanSettings",
+    "ScanTask",
+    "Scanned",
+    "ScannedInput",
+    "prime_worker",
+    "scan_file",
+    "scan_task",
+]
+
+log = logging.getLogger(__name__)
 
 _HEADER_SAMPLES = 9
 """Samples per header-bounds edge: the cube must hold the curved image of the header box."""
@@ -53,6 +65,9 @@ class ScannedInput:
         Grid files its georeferencing uses.
     samples
         (N, 3) ECEF metres (EPSG:4978) of the header box lattice and the first point.
+    color_depth
+        The colour depth the scan found (LAS-2), for the readers of pass 1 (they need not
+        sample it again, and every range is read alike); ``"auto"`` when there is none.
     """
 
     path: Path
@@ -61,6 +76,7 @@ class ScannedInput:
     layout: RecordLayout
     grids: tuple[str, ...]
     samples: np.ndarray[Any, np.dtype[np.float64]]
+    color_depth: Literal["auto", 8, 16] = "auto"
 
 
 def _header_lattice(bounds: Sequence[float]) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -108,6 +124,7 @@ def scan_file(path: Path, settings: ScanSettings, report: JobReport) -> ScannedI
             samples = np.concatenate([samples, _header_lattice(bounds)])
         samples = georef.to_ecef(samples)
         samples = samples[np.isfinite(samples).all(axis=1)]
+        depth = reader.color_depth()
         return ScannedInput(
             path=path,
             count=reader.point_count,
@@ -115,6 +132,7 @@ def scan_file(path: Path, settings: ScanSettings, report: JobReport) -> ScannedI
             layout=RecordLayout.of_chunk(first),
             grids=georef.grids,
             samples=samples,
+            color_depth="auto" if depth is None else depth,
         )
 
 
@@ -140,3 +158,23 @@ def scan_task(task: ScanTask) -> Scanned:
     """Worker side of the scan: one file, with its own report (merged in input order)."""
     report = JobReport(strict=task.settings.strict)
     return Scanned(task.number, scan_file(task.path, task.settings, report), report)
+
+
+def prime_worker(paths: tuple[Path, ...]) -> int:
+    """Warm a worker up while the job scans the files itself (see the build's scan step).
+
+    Reads what every pass-1 task of these files needs once per process and keeps it in the
+    reader's per-process cache: the LAZ chunk table (the colour depth comes with the tasks,
+    from the scan). Returns the worker's process id. Never raises: a file that cannot be
+    read is reported by the scan, not here.
+    """
+    from citymodel.converters.las import open_point_cloud
+
+    for path in paths:
+        try:
+            # Any fixed colour depth: this point is thrown away, and nothing is sampled.
+            with open_point_cloud(path, color_depth=16) as reader:
+                next(iter(reader.read(0, min(1, reader.point_count))), None)
+        except Exception:  # only a warm-up: the scan reports the problem
+            log.debug("warm-up of %s failed", path, exc_info=True)
+    return os.getpid()

@@ -24,7 +24,7 @@ import os
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -93,6 +93,8 @@ class SpillTask:
         Grid level of the returned cell counts.
     run
         The run file to write (created).
+    color_depth
+        The file's colour depth as the scan found it (``"auto"``: the reader samples it).
     """
 
     number: int
@@ -108,6 +110,7 @@ class SpillTask:
     chunk_size: int
     cell_level: int
     run: Path
+    color_depth: Literal["auto", 8, 16] = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +212,7 @@ def _chunks(task: SpillTask) -> Iterator[PointChunk]:
     """The task's points as the LAS reader delivers them."""
     from citymodel.converters.las import open_point_cloud
 
-    with open_point_cloud(task.path) as reader:
+    with open_point_cloud(task.path, color_depth=task.color_depth) as reader:
         yield from reader.read(
             task.start,
             task.stop,

@@ -22,11 +22,16 @@ from citymodel.cli.options import (
     types_option,
 )
 from citymodel.cli.progress import ProgressLine
+from citymodel.cli.texture_options import texture_encoding, texture_options
 from citymodel.converters.convert import OUTPUT_SUFFIXES, ConvertOptions
 from citymodel.converters.convert import convert as convert_tool
+from citymodel.converters.interchange import interchange_format
 from citymodel.converters.selection import BBox2D
 
 __all__ = ["convert"]
+
+
+_GLTF_SUFFIXES = (".glb", ".gltf")
 
 
 def _check_suffix(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -74,6 +79,7 @@ def _check_suffix(ctx: click.Context, param: click.Parameter, value: str) -> str
     help="Processes reading one big CityGML file in chunks (default: the CPUs available); "
     "the output is identical to --jobs 1.",
 )
+@texture_options
 @lod_option
 @types_option
 @selection_options
@@ -87,6 +93,8 @@ def convert(
     citygml_version: str,
     frame: str,
     jobs: int | None,
+    texture_format: str,
+    ktx2_codec: str,
     lod: str | None,
     types: tuple[str, ...] | None,
     bbox: BBox2D | None,
@@ -106,6 +114,11 @@ def convert(
     for BIM tools: coordinates relative to a rounded corner of the box, placed by
     IfcMapConversion in the source CRS; heights stay in the source's vertical datum.
     """
+    if texture_format != "auto" and PurePosixPath(output).suffix.lower() not in _GLTF_SUFFIXES:
+        raise click.BadParameter(
+            "texture formats apply to glTF outputs (.glb, .gltf)", param_hint="--texture-format"
+        )
+    jobs = jobs if jobs is not None else default_jobs()
     options = ConvertOptions(
         frame=frame,  # type: ignore[arg-type]  # validated by click.Choice
         in_crs=in_crs,
@@ -114,10 +127,12 @@ def convert(
         types=types,
         grids=grids,
         strict=strict,
-        reader_options=reader_options(origin, in_crs, inputs) + theme_reader_options(theme),
+        reader_options=reader_options(origin, in_crs, inputs)
+        + theme_reader_options(theme, all_themes=interchange_format(output) is not None),
         selection=feature_selection(bbox, ids, ids_file),
-        jobs=jobs if jobs is not None else default_jobs(),
+        jobs=jobs,
         citygml_version=citygml_version,
+        textures=texture_encoding(texture_format, ktx2_codec, threads=jobs),
     )
     with job_report(report_path, strict=strict) as report, ProgressLine("convert") as progress:
         convert_tool(list(inputs), output, options=options, report=report, progress=progress)

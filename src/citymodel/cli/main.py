@@ -55,8 +55,25 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self.setFormatter(logging.Formatter("citymodel: %(levelname)s: %(message)s"))
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--version``: the version, and whether the compiled CityGML walker is in use."""
+    if not value or ctx.resilient_parsing:
+        return
+    from citymodel.converters._citygml_fast import status  # lxml only when asked
+
+    click.echo(f"citymodel, version {__version__}\ncompiled CityGML walker: {status()}")
+    ctx.exit()
+
+
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="citymodel")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version (and whether the compiled CityGML walker is used) and exit.",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")

@@ -253,13 +253,19 @@ def theme_option(f: F) -> F:
         default=None,
         metavar="NAME",
         help="Appearance theme to texture with (CityGML app:theme, CityJSON theme); default: "
-        "the first theme in the input (`citymodel info` lists them).",
+        "the first theme in the input (`citymodel info` lists them). CityJSON and CityGML "
+        "outputs keep every theme and name this one the default.",
     )(f)
 
 
-def theme_reader_options(theme: str | None) -> tuple[tuple[str, Any], ...]:
-    """Reader options of ``--theme``."""
-    return () if theme is None else (("theme", theme),)
+def theme_reader_options(theme: str | None, *, all_themes: bool) -> tuple[tuple[str, Any], ...]:
+    """Reader options of ``--theme``.
+
+    ``all_themes``: keep every appearance theme on the features (interchange outputs); False
+    reads only the rendered one (meshes and tiles), which skips parsing the others.
+    """
+    chosen = () if theme is None else (("theme", theme),)
+    return (*chosen, ("all_themes", all_themes))
 
 
 def replace_options(f: F) -> F:

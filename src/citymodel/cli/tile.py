@@ -22,6 +22,7 @@ from citymodel.cli.options import (
     types_option,
 )
 from citymodel.cli.progress import ProgressLine
+from citymodel.cli.texture_options import texture_encoding, texture_options
 from citymodel.cli.tile_points import (
     choose_tiler,
     point_options,
@@ -84,6 +85,7 @@ __all__ = ["tile"]
     help="Texture pixel budget per tile content: its atlas and images hold at most SIZE x SIZE "
     "pixels (larger sources are scaled down).",
 )
+@texture_options
 @execution_options
 @lod_option
 @types_option
@@ -101,6 +103,8 @@ def tile(
     tiles_version: str,
     compress: str,
     atlas_size: int,
+    texture_format: str,
+    ktx2_codec: str,
     executor: str | None,
     scheduler: str | None,
     scratch_dir: Path | None,
@@ -138,6 +142,7 @@ def tile(
                 "--lod": lod is not None,
                 "--types": types is not None,
                 "--compress": compress != "none",
+                "--texture-format": texture_format != "auto",
                 "--origin": origin is not None,
                 "--replace": bool(replace),
             }
@@ -178,9 +183,10 @@ def tile(
         types=types,
         strict=strict,
         reader_options=reader_options(origin, in_crs, [*inputs, *replace])
-        + theme_reader_options(theme),
+        + theme_reader_options(theme, all_themes=False),
         compress=compress,  # type: ignore[arg-type]  # validated by click.Choice
         atlas_size=atlas_size,
+        textures=texture_encoding(texture_format, ktx2_codec),
         executor=resolve_executor(executor, scheduler),
         scheduler=scheduler,
         scratch_dir=scratch_dir,

@@ -1,8 +1,10 @@
 """Appearances: materials, textures and texture coordinates of surfaces (CityGML app, CityJSON).
 
-The model keeps one *theme* per geometry (the reader selects it: ``--theme`` or the first theme
-of the input) so that untextured data pay nothing: :attr:`SurfaceGeometry.appearance` is None
-unless a polygon of the geometry has a material or a texture in the chosen theme.
+A geometry renders one *theme* (the reader selects it: ``--theme`` or the first theme of the
+input), :attr:`SurfaceGeometry.appearance`; it is None unless a polygon of the geometry has a
+material or a texture in that theme, so untextured data pay nothing. The appearance of every
+theme read is :attr:`SurfaceGeometry.themes` (empty when the rendered one is all there is):
+format conversion keeps them all, meshing and tiling use the rendered one.
 
 - :class:`Material` is CityGML's X3DMaterial (CityJSON materials have the same fields).
 - :class:`Texture` is an image file (a path resolved against the source file's folder, or a
@@ -97,7 +99,7 @@ class Texture:
 
 @dataclass(frozen=True, slots=True)
 class SurfaceAppearance:
-    """The chosen theme's appearance of one :class:`~citymodel.model.SurfaceGeometry`.
+    """One theme's appearance of one :class:`~citymodel.model.SurfaceGeometry`.
 
     Attributes
     ----------

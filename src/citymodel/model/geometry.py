@@ -40,8 +40,11 @@ class SurfaceGeometry:
         seen from outside (e.g. meshes tessellated by a BIM kernel). Meshing takes such
         triangles as they are, without merging close vertices or dropping small ones.
     appearance
-        Materials, textures and texture coordinates of the chosen theme; None when no polygon
-        has any (:mod:`citymodel.model.appearance`).
+        Materials, textures and texture coordinates of the chosen theme (the one meshing and
+        tiling render); None when no polygon has any (:mod:`citymodel.model.appearance`).
+    themes
+        The appearance of every theme of the geometry as read (interchange writers keep them
+        all); empty when :attr:`appearance` is the only one. :attr:`appearances` gives both.
     """
 
     lod: str
@@ -52,6 +55,14 @@ class SurfaceGeometry:
     solid: bool = False
     triangulated: bool = False
     appearance: SurfaceAppearance | None = None
+    themes: tuple[SurfaceAppearance, ...] = ()
+
+    @property
+    def appearances(self) -> tuple[SurfaceAppearance, ...]:
+        """Every theme's appearance: :attr:`themes`, else :attr:`appearance` alone (or none)."""
+        if self.themes:
+            return self.themes
+        return () if self.appearance is None else (self.appearance,)
 
     def __post_init__(self) -> None:
         for arr in (self.vertices, self.ring_offsets, self.polygon_offsets, self.surface_types):

@@ -19,6 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from citymodel.converters.gltf_compression import Compression, meshopt_codec
 from citymodel.converters.gltf_draco import draco_codec
+from citymodel.converters.texture_encoding import (
+    Ktx2Codec,
+    TextureEncoding,
+    TextureFormat,
+    ktx2_encoder,
+)
 from citymodel.crs import resolve_crs
 from citymodel.errors import CityModelError
 from citymodel.formats import supported_types
@@ -68,6 +74,15 @@ class TileJobOptions(BaseModel):
         default="none",
         description="Geometry compression: meshopt = 16-bit positions (error <= 1 cm) with "
         "EXT_meshopt_compression; draco = KHR_draco_mesh_compression (error <= 1 cm).",
+    )
+    texture_format: TextureFormat = Field(
+        default="auto",
+        description="Texture images: auto = JPEG, PNG where transparent; jpeg / png = "
+        "re-encode all; ktx2 = KTX 2.0 with Basis Universal and mipmaps (KHR_texture_basisu).",
+    )
+    ktx2_codec: Ktx2Codec = Field(
+        default="etc1s",
+        description="Basis Universal mode of ktx2: etc1s = smallest; uastc = higher quality.",
     )
     strict: bool = Field(
         default=False, description="Fail the job instead of skipping bad features."
@@ -122,6 +137,16 @@ class TileJobOptions(BaseModel):
                 raise ValueError(f"not available on this server: {err}") from None
         return value
 
+    @field_validator("texture_format")
+    @classmethod
+    def _encoder_installed(cls, value: str) -> str:
+        if value == "ktx2":
+            try:
+                ktx2_encoder()
+            except CityModelError as err:
+                raise ValueError(f"not available on this server: {err}") from None
+        return value
+
     @model_validator(mode="after")
     def _implicit_needs_1_1(self) -> Self:
         if self.implicit and self.tiles_version != "1.1":
@@ -151,6 +176,7 @@ class TileJobOptions(BaseModel):
             in_crs=self.in_crs,
             vertical_mode=self.vertical_mode,
             compress=self.compress,
+            textures=TextureEncoding(format=self.texture_format, ktx2_codec=self.ktx2_codec),
             strict=self.strict,
             grids=grids,
             scratch_dir=scratch_dir,
