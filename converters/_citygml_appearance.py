@@ -700,6 +700,29 @@ class DocumentAppearances:
                 self._pending[j] = by_theme
         self._object_id = None
 
+    def attach_apart(
+        self,
+        obj: etree._Element,
+        object_id: str,
+        geometries: list[SurfaceGeometry | None],
+        sinks: list[SurfaceSink],
+        kept: BoolArray,
+    ) -> None:
+        """Read and attach at once the appearance of geometries built apart from the batch.
+
+        Implicit geometry templates are built on their own: ``obj`` is the city object holding
+        the template (its local appearances count), ``geometries``/``sinks``/``kept`` the
+        template's own batch. What waits for the document's batch is left untouched.
+        """
+        if not self.enabled:
+            return
+        waiting, self._pending = self._pending, {}
+        try:
+            self.read_object(obj, object_id, list(range(len(sinks))))
+            self.apply(geometries, sinks, kept)
+        finally:
+            self._pending = waiting
+
     def _polygon_looks(self, obj: etree._Element, indexes: list[_Index]) -> dict[str, _PolygonLook]:
         """What the polygons of ``obj`` look like in one theme (its local and document index)."""
         looks: dict[str, _PolygonLook] = {}

@@ -30,8 +30,18 @@ from citymodel.converters._gml import children, line_of
 
 __all__ = [
     "ADDRESS_FIELDS",
+    "CONVERT_CALL",
+    "CONVERT_DATE",
+    "CONVERT_FLOAT",
+    "CONVERT_INT",
+    "CONVERT_STR",
     "CORE_ATTRIBUTE_NAMES",
     "MODULE_ATTRIBUTES",
+    "PLAIN_ADDRESS",
+    "PLAIN_EXTERNAL",
+    "PLAIN_GENERIC",
+    "PLAIN_MEASURE",
+    "PLAIN_TEXT",
     "AttributeCollector",
     "AttributeVocabulary",
 ]
@@ -192,6 +202,26 @@ class AttributeCollector:
 Handler = Callable[[Element, str, AttributeCollector], None]
 """``handler(element, its tag, collector)``: the caller has read the tag already."""
 
+PLAIN_TEXT, PLAIN_MEASURE, PLAIN_GENERIC, PLAIN_EXTERNAL, PLAIN_ADDRESS = range(5)
+"""Shapes of :attr:`AttributeVocabulary.plain` (what the compiled walker reads itself)."""
+
+CONVERT_STR, CONVERT_FLOAT, CONVERT_INT, CONVERT_DATE, CONVERT_CALL = range(5)
+"""Value converters the compiled walker applies itself (``str``, ``_as_float``, ``_as_int``,
+``_as_date``), or ``CONVERT_CALL``: it calls the converter."""
+
+PlainShape = tuple[int, str | None, int, object, object]
+"""``(shape, name, converter code, converter, extra)``, see :attr:`AttributeVocabulary.plain`."""
+
+
+def _convert_code(convert: Callable[[str], AttributeValue]) -> int:
+    codes: dict[object, int] = {
+        str: CONVERT_STR,
+        _as_float: CONVERT_FLOAT,
+        _as_int: CONVERT_INT,
+        _as_date: CONVERT_DATE,
+    }
+    return codes.get(convert, CONVERT_CALL)
+
 
 class AttributeVocabulary:
     """Attribute handlers keyed by the Clark tag of a building's child element.
@@ -227,6 +257,7 @@ class AttributeVocabulary:
             f"{{{XAL_NS}}}{k}": v for k, v in ADDRESS_FIELDS.items()
         }
         handlers: dict[object, Handler] = {}
+        plain: dict[object, PlainShape] = {}
 
         def text(ns: str, local: str, convert: Callable[[str], AttributeValue] = str) -> None:
             def handle(el: Element, tag: str, out: AttributeCollector) -> None:
@@ -235,6 +266,7 @@ class AttributeVocabulary:
                     out.add(local, convert(value))
 
             handlers[f"{{{ns}}}{local}"] = handle
+            plain[handle] = (PLAIN_TEXT, local, _convert_code(convert), convert, None)
 
         for local in ("name", "description"):
             text(gml_ns, local)
@@ -269,6 +301,53 @@ class AttributeVocabulary:
             handlers[str(tag)] = self._generic
         handlers[self._set_tag] = self._generic
         self.handlers = handlers
+        plain[self._measured_height] = (
+            PLAIN_MEASURE,
+            "measuredHeight",
+            CONVERT_FLOAT,
+            _as_float,
+            _METRE_UOMS,
+        )
+        generic_converters = {
+            tag: (_convert_code(convert), convert)
+            for tag, convert in self._generic_converters.items()
+        }
+        plain[self._generic] = (
+            PLAIN_GENERIC,
+            None,
+            CONVERT_CALL,
+            None,
+            (generic_converters, generics_ns.encode("utf-8")),
+        )
+        plain[self._external_reference] = (
+            PLAIN_EXTERNAL,
+            None,
+            CONVERT_STR,
+            None,
+            core_ns.encode("utf-8"),
+        )
+        plain[self._address] = (
+            PLAIN_ADDRESS,
+            None,
+            CONVERT_STR,
+            None,
+            (core_ns.encode("utf-8"), XAL_NS.encode("utf-8"), dict(ADDRESS_FIELDS)),
+        )
+        self.plain = plain
+        """Handler -> the shape the compiled walker reads without calling it.
+
+        ``(shape, name, converter code, converter, extra)``; when the element does not have
+        the plain form, the handler is called. ``PLAIN_TEXT``: the stripped text, converted,
+        added as ``name`` with :meth:`AttributeCollector.add`; ``PLAIN_MEASURE``: the same, plus
+        ``<name>_uom`` for a ``uom`` not in ``extra`` (the metre spellings); ``PLAIN_GENERIC``
+        (``extra``: converter code and converter by tag, generics namespace as UTF-8): a
+        ``gen:*Attribute`` with a non-empty ``name`` not seen before, whose first ``gen:value``
+        child's stripped text is converted and added with
+        :meth:`AttributeCollector.add_generic` (a ``genericAttributeSet`` is the handler's);
+        ``PLAIN_EXTERNAL`` (``extra``: core namespace as UTF-8): what
+        :meth:`_external_reference` reads; ``PLAIN_ADDRESS`` (``extra``: core and xAL namespaces
+        as UTF-8, :data:`ADDRESS_FIELDS`): what :meth:`_address` reads.
+        """
 
     def _measured_height(self, el: Element, tag: str, out: AttributeCollector) -> None:
         value = _text(el)

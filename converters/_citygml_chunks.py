@@ -67,7 +67,7 @@ import re
 from collections.abc import Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import numpy as np
 from lxml import etree
@@ -78,6 +78,7 @@ from citymodel.converters._citygml_document import (
     Header,
     _syntax_error,
 )
+from citymodel.converters._streaming_reader import StreamingReader
 from citymodel.converters._xmlsource import BinaryStream, XMLSource, iter_sources
 from citymodel.converters.citygml import CityGMLReader, sniff
 from citymodel.errors import ParseError
@@ -653,7 +654,7 @@ class _ChunkCityGMLReader(CityGMLReader):
         return super()._header(XMLSource(source.path))
 
 
-class ChunkReading:
+class ChunkReading(StreamingReader):
     """Reads the Buildings of one chunk like a format reader; :meth:`notes` afterwards.
 
     Parameters
@@ -678,12 +679,6 @@ class ChunkReading:
         self.reader = _ChunkCityGMLReader(
             self.source, **{k: v for k, v in options.items() if k in accepted}
         )
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
     @property
     def srs_name(self) -> str | None:

@@ -13,7 +13,7 @@ import logging
 import re
 import zlib
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -210,6 +210,23 @@ def _root_vocabulary(root: etree._Element, source: XMLSource) -> Vocabulary:
             line=line_of(root),
         )
     return vocabulary(version)
+
+
+def _table_children(
+    el: etree._Element, table: Mapping[Any, tuple[int, Any]]
+) -> list[tuple[etree._Element, str, tuple[int, Any]]]:
+    """The children of ``el`` in ``table`` as ``(element, tag, entry)``, in document order."""
+    return [
+        (child, tag, entry)
+        for child in children(el)
+        if (entry := table.get(tag := child.tag)) is not None
+    ]
+
+
+def _holder(el: etree._Element) -> etree._Element:
+    """The top-level city object holding ``el`` (the document's grandchild), else ``el``."""
+    line = [el, *el.iterancestors()]
+    return line[-3] if len(line) >= 3 else el
 
 
 @dataclass(slots=True)
@@ -638,11 +655,13 @@ class DocumentReader:
         openings = vocab.openings
         collect = self.walker.collect
         compiled = self.walker.compiled
-        for child in children(el):
-            tag = child.tag
-            entry = table.get(tag)
-            if entry is None:
-                continue
+        # the compiled walk reads the plain attributes itself and hands back the rest
+        items = (
+            None
+            if compiled is None
+            else compiled.feature_children(el, table, vocab.plain_attributes, attrs, ATTRIBUTE)
+        )
+        for child, tag, entry in _table_children(el, table) if items is None else items:
             kind, arg = entry
             if kind == BOUNDARY:
                 # CGML-2: <module>:boundedBy/<Roof|Wall|...Surface>/<module>:lodNMultiSurface
@@ -1024,6 +1043,9 @@ class DocumentReader:
         batch = SurfaceBatch()
         index = batch.add(sink)
         geometries, _ = batch.build(swap_xy=False, on_problem=self._problem)
+        if self.appearances is not None:
+            # the template's textures and materials come along to every placement
+            self.appearances.attach_apart(_holder(prop), fid, geometries, *batch.built)
         geometry = geometries[index]
         self.templates[key] = (
             geometry

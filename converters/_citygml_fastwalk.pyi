@@ -1,11 +1,13 @@
 """Types of the compiled CityGML walker (``_citygml_fastwalk.pyx``)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from lxml import etree
 
 BUILT_WITH_LXML: Final[str]
+PLAIN_SHAPES: Final[tuple[int, int, int, int, int]]
+CONVERTERS: Final[tuple[int, int, int, int, int]]
 
 class PlainWalker:
     def __init__(self, ns: str, parse_dimension: Callable[[str | None, int], int]) -> None: ...
@@ -27,6 +29,14 @@ class PlainWalker:
         collect: Callable[..., None],
         on_opening: Callable[..., None],
     ) -> bool: ...
+    def feature_children(
+        self,
+        el: etree._Element,
+        table: Mapping[Any, tuple[int, Any]],
+        plain: dict[object, tuple[int, str | None, int, object, object]],
+        attrs: Any,
+        attribute_kind: int,
+    ) -> list[tuple[etree._Element, str, tuple[int, Any]]] | None: ...
     def same_polygons(
         self, solids: list[etree._Element], poly_ids: list[str | None]
     ) -> bool | None: ...

@@ -8,7 +8,9 @@ the same elements through lxml's public C API (``lxml.includes.etreepublic``): i
 
 It handles the plain shapes only and gives exactly what the Python fast path
 (:meth:`citymodel.converters._gml.GeometryWalker._fast`) gives for them: ring texts,
-srsDimension per ring, polygon ids, surface types, source lines. For anything else it says
+srsDimension per ring, polygon ids, surface types, source lines. It also walks a city object's
+children (``PlainWalker.feature_children``) and reads the plain thematic attribute shapes
+(``_citygml_attributes.AttributeVocabulary.plain``) the way their Python handlers do. For anything else it says
 "not plain" (returns False, leaving the sink as it was) and the Python walker reads the element
 as before. Declining is always correct: the Python walkers are the reference.
 
@@ -26,6 +28,8 @@ Rules kept from lxml so that the output is the same:
   correction of ``_gml.line_of``.
 """
 
+from cpython.float cimport PyFloat_FromString
+from cpython.ref cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8, PyUnicode_FromFormat
 from libc.string cimport strcmp, strlen
 
@@ -34,6 +38,7 @@ from lxml.includes cimport tree
 from lxml.includes.tree cimport const_xmlChar, xmlAttr, xmlDoc, xmlNode
 
 import ctypes
+import datetime
 
 from lxml import etree
 
@@ -41,6 +46,9 @@ cetree.import_lxml__etree()
 
 BUILT_WITH_LXML = (<bytes>cetree.LXML_VERSION_STRING).decode("ascii")
 """The lxml version whose headers this module was compiled against."""
+
+cdef extern from "Python.h":
+    object PyLong_FromUnicodeObject(object u, int base)  # int(str): base 10
 
 ctypedef long (*_LineNo)(xmlNode*) noexcept nogil
 
@@ -60,6 +68,31 @@ def _bind_line_no():
 _bind_line_no()
 
 cdef long _LINE_UNKNOWN = 65535
+
+# the shapes and converter codes of ``_citygml_attributes.AttributeVocabulary.plain`` (not
+# imported from there: this module is loaded while ``_gml``, which that module imports, is
+# being imported)
+cdef enum:
+    PLAIN_TEXT = 0
+    PLAIN_MEASURE = 1
+    PLAIN_GENERIC = 2
+    PLAIN_EXTERNAL = 3
+    PLAIN_ADDRESS = 4
+
+cdef enum:
+    CONVERT_STR = 0
+    CONVERT_FLOAT = 1
+    CONVERT_INT = 2
+    CONVERT_DATE = 3
+    CONVERT_CALL = 4
+
+PLAIN_SHAPES = (PLAIN_TEXT, PLAIN_MEASURE, PLAIN_GENERIC, PLAIN_EXTERNAL, PLAIN_ADDRESS)
+"""The ``PLAIN_*`` shape codes in that order, as this module reads them."""
+
+CONVERTERS = (CONVERT_STR, CONVERT_FLOAT, CONVERT_INT, CONVERT_DATE, CONVERT_CALL)
+"""``(CONVERT_STR, CONVERT_FLOAT, CONVERT_INT, CONVERT_DATE, CONVERT_CALL)`` likewise."""
+
+_date_from_iso = datetime.date.fromisoformat
 
 
 cdef inline bint _streq(const_xmlChar* a, const char* b) noexcept nogil:
@@ -94,24 +127,28 @@ cdef inline bint _has_dtd(xmlNode* node) noexcept nogil:
     return doc is not NULL and (doc.intSubset is not NULL or doc.extSubset is not NULL)
 
 
+cdef inline int _value(xmlAttr* attr, const_xmlChar** value) noexcept nogil:
+    """The value of ``attr``: 1 (``value``: empty, or its one text or CDATA node), -1 not plain."""
+    cdef xmlNode* text = attr.children
+    if text is NULL:
+        value[0] = <const_xmlChar*>b""
+        return 1
+    if (
+        text.next is NULL
+        and (text.type == tree.XML_TEXT_NODE or text.type == tree.XML_CDATA_SECTION_NODE)
+        and text.content is not NULL
+    ):
+        value[0] = text.content
+        return 1
+    return -1
+
+
 cdef int _attribute(xmlNode* node, const char* name, const_xmlChar** value) noexcept nogil:
     """``el.get(name)`` for a name without namespace: 0 absent, 1 found (``value``), -1 not plain."""
     cdef xmlAttr* attr = node.properties
-    cdef xmlNode* text
     while attr is not NULL:
         if attr.ns is NULL and _streq(attr.name, name):
-            text = attr.children
-            if text is NULL:
-                value[0] = <const_xmlChar*>b""
-                return 1
-            if (
-                text.next is NULL
-                and (text.type == tree.XML_TEXT_NODE or text.type == tree.XML_CDATA_SECTION_NODE)
-                and text.content is not NULL
-            ):
-                value[0] = text.content
-                return 1
-            return -1
+            return _value(attr, value)
         attr = attr.next
     return 0
 
@@ -124,21 +161,9 @@ cdef int _ns_attribute(
 ) noexcept nogil:
     """``el.get("{ns}name")``: 0 absent, 1 found (``value``), -1 not plain."""
     cdef xmlAttr* attr = node.properties
-    cdef xmlNode* text
     while attr is not NULL:
         if attr.ns is not NULL and _streq(attr.name, name) and _streq(attr.ns.href, ns):
-            text = attr.children
-            if text is NULL:
-                value[0] = <const_xmlChar*>b""
-                return 1
-            if (
-                text.next is NULL
-                and (text.type == tree.XML_TEXT_NODE or text.type == tree.XML_CDATA_SECTION_NODE)
-                and text.content is not NULL
-            ):
-                value[0] = text.content
-                return 1
-            return -1
+            return _value(attr, value)
         attr = attr.next
     return 0
 
@@ -200,6 +225,51 @@ cdef object _clark(xmlNode* node):
     if node.ns is NULL or node.ns.href is NULL:
         return _str(node.name)
     return PyUnicode_FromFormat(b"{%s}%s", node.ns.href, node.name)
+
+
+# ``el.tag`` strings by the (namespace, name) pointers of libxml2's name dictionary: a
+# direct-mapped cache whose hits are confirmed by comparing the strings themselves (a pointer
+# may be reused by another document's dictionary), so that an element's tag is a lookup, not a
+# new string
+cdef enum:
+    _TAG_SLOTS = 512
+
+cdef const_xmlChar* _slot_href[_TAG_SLOTS]
+cdef const_xmlChar* _slot_name[_TAG_SLOTS]
+cdef const char* _slot_href_copy[_TAG_SLOTS]
+cdef const char* _slot_name_copy[_TAG_SLOTS]
+cdef PyObject* _slot_tag[_TAG_SLOTS]
+cdef list _slot_refs = [None] * _TAG_SLOTS  # owns (href bytes, name bytes, tag) of each slot
+
+
+cdef object _tag(xmlNode* node):
+    """``el.tag`` of an element node (``_clark``), from the cache when seen before."""
+    cdef const_xmlChar* name = node.name
+    cdef const_xmlChar* href
+    if node.ns is NULL or node.ns.href is NULL or name is NULL:
+        return _clark(node)
+    href = node.ns.href
+    # Fibonacci hashing of both pointers (names of one dictionary lie a few bytes apart)
+    cdef unsigned long long key = (<unsigned long long><size_t>name) * 0x9E3779B97F4A7C15ULL
+    key ^= (<unsigned long long><size_t>href) * 0xC2B2AE3D27D4EB4FULL
+    cdef size_t slot = <size_t>(key >> 55)  # the top 9 bits: _TAG_SLOTS = 512
+    if (
+        _slot_href[slot] == href
+        and _slot_name[slot] == name
+        and strcmp(_slot_name_copy[slot], <const char*>name) == 0
+        and strcmp(_slot_href_copy[slot], <const char*>href) == 0
+    ):
+        return <object>_slot_tag[slot]
+    tag = _clark(node)
+    href_copy = <bytes>(<const char*>href)
+    name_copy = <bytes>(<const char*>name)
+    _slot_refs[slot] = (href_copy, name_copy, tag)
+    _slot_href_copy[slot] = href_copy
+    _slot_name_copy[slot] = name_copy
+    _slot_tag[slot] = <PyObject*>tag
+    _slot_href[slot] = href
+    _slot_name[slot] = name
+    return tag
 
 
 cdef class PlainWalker:
@@ -410,11 +480,11 @@ cdef class PlainWalker:
             if surface.type != tree.XML_ELEMENT_NODE:
                 surface = surface.next
                 continue
-            stype = surface_types.get(_clark(surface), unknown)
+            stype = surface_types.get(_tag(surface), unknown)
             child = surface.children
             while child is not NULL:
                 if child.type == tree.XML_ELEMENT_NODE:
-                    tag = _clark(child)
+                    tag = _tag(child)
                     lod = surface_lods.get(tag)
                     if lod is not None:
                         sink = thematic.get(lod)
@@ -489,3 +559,221 @@ cdef class PlainWalker:
                     break
                 node = node.next
         return len(refs) == len(poly_ids) and None not in poly_ids and refs.issuperset(poly_ids)
+
+    def feature_children(
+        self, cetree._Element el, dict table, dict plain, attrs, int attribute_kind
+    ):
+        """``DocumentReader._read_feature``'s loop over a city object's children, attributes read.
+
+        ``table`` is the object class's tag -> ``(kind, argument)`` table. Children of kind
+        ``attribute_kind`` are read here in document order into ``attrs`` (an
+        ``AttributeCollector``): through their plain shape in ``plain`` (handler ->
+        ``AttributeVocabulary.plain`` shape) when the element has that shape, else by calling
+        the handler with the element. Returns the other children in the table as
+        ``(element, tag, entry)`` in document order, or None, having read nothing, for a
+        document with a DTD (attribute defaults): the Python loop then reads them all.
+        """
+        cdef xmlNode* node = el._c_node
+        if _has_dtd(node):
+            return None
+        cdef cetree._Document doc = el._doc
+        cdef list rest = []
+        cdef dict core = attrs.core
+        cdef dict generic = attrs.generic
+        cdef list addresses = attrs.addresses
+        cdef xmlNode* child = node.children
+        cdef tuple entry
+        while child is not NULL:
+            if child.type == tree.XML_ELEMENT_NODE:
+                tag = _tag(child)
+                found = table.get(tag)
+                if found is not None:
+                    entry = <tuple>found
+                    if entry[0] == attribute_kind:
+                        handler = entry[1]
+                        shape = plain.get(handler)
+                        if shape is None or not _plain_attribute(
+                            child, tag, <tuple>shape, core, generic, addresses
+                        ):
+                            handler(cetree.elementFactory(doc, child), tag, attrs)
+                    else:
+                        rest.append((cetree.elementFactory(doc, child), tag, entry))
+            child = child.next
+        return rest
+
+
+cdef inline object _stripped(xmlNode* node):
+    """``_citygml_attributes._text``: the element's text stripped, None when empty."""
+    text = _text(node)
+    if text is None:
+        return None
+    text = (<str>text).strip()
+    return text if text else None
+
+
+cdef inline void _add(dict core, str name, value) except *:
+    """``AttributeCollector.add``: a repeated name is joined with ``"; "``."""
+    old = core.get(name)
+    if old is None:
+        core[name] = value
+    else:
+        core[name] = f"{old}; {value}"
+
+
+cdef object _convert(int code, convert, str text):
+    """``convert(text)``: ``str``, ``_as_float``, ``_as_int``, ``_as_date`` done here."""
+    if code == CONVERT_STR:
+        return text
+    if code == CONVERT_FLOAT:
+        try:
+            return PyFloat_FromString(text)  # float(text)
+        except ValueError:
+            return text
+    if code == CONVERT_INT:
+        try:
+            return PyLong_FromUnicodeObject(text, 10)  # int(text)
+        except ValueError:
+            return text
+    if code == CONVERT_DATE:
+        if len(text) >= 10 and text[4] == "-" and text[7] == "-":
+            try:
+                return _date_from_iso(text[:10])
+            except ValueError:
+                return text
+        return text
+    return convert(text)
+
+
+cdef object _EXTERNAL_INFORMATION_SYSTEM = "externalReference_informationSystem"
+cdef object _EXTERNAL_NAME = "externalReference_name"
+cdef object _EXTERNAL_URI = "externalReference_uri"
+
+
+cdef object _external_name(xmlNode* node, const char* core):
+    """The attribute name of an ``externalReference`` field element, else None."""
+    if node.type != tree.XML_ELEMENT_NODE or node.ns is NULL or not _streq(node.ns.href, core):
+        return None
+    if _streq(node.name, b"informationSystem"):
+        return _EXTERNAL_INFORMATION_SYSTEM
+    if _streq(node.name, b"name"):
+        return _EXTERNAL_NAME
+    if _streq(node.name, b"uri"):
+        return _EXTERNAL_URI
+    return None
+
+
+cdef void _external(xmlNode* node, const char* core, dict out) except *:
+    """``AttributeVocabulary._external_reference``."""
+    cdef xmlNode* child = node.children
+    cdef xmlNode* part
+    while child is not NULL:
+        if not _external_field(child, core, out) and _is(child, core, b"externalObject"):
+            part = child.children
+            while part is not NULL:
+                _external_field(part, core, out)
+                part = part.next
+        child = child.next
+
+
+cdef bint _external_field(xmlNode* node, const char* core, dict out) except -1:
+    """Add ``node`` to ``out`` when it is a named field of an external reference."""
+    name = _external_name(node, core)
+    if name is None:
+        return False
+    text = _stripped(node)
+    if text is not None:
+        _add(out, name, text)
+    return True
+
+
+cdef inline xmlNode* _next_in(xmlNode* node, xmlNode* top) noexcept nogil:
+    """The element after ``node`` below ``top`` in document order (its children first), or NULL."""
+    if node.type == tree.XML_ELEMENT_NODE and node.children is not NULL:
+        return node.children
+    while node is not top and node.next is NULL:
+        node = node.parent
+    if node is top:
+        return NULL
+    return node.next
+
+
+cdef void _address(xmlNode* node, tuple extra, list addresses) except *:
+    """``AttributeVocabulary._address``: each ``core:Address`` below ``node``, document order."""
+    cdef const char* core = <bytes>extra[0]
+    cdef const char* xal = <bytes>extra[1]
+    cdef dict names = <dict>extra[2]
+    cdef xmlNode* address = node.children
+    cdef xmlNode* part
+    cdef dict fields
+    while address is not NULL:
+        if _is(address, core, b"Address"):
+            fields = {}
+            part = address.children
+            while part is not NULL:
+                if part.type == tree.XML_ELEMENT_NODE and part.ns is not NULL and _streq(part.ns.href, xal):
+                    name = names.get(_str(part.name))
+                    if name is not None and name not in fields:
+                        text = _stripped(part)
+                        if text is not None:
+                            fields[name] = text
+                part = _next_in(part, address)
+            addresses.append(fields)
+        address = _next_in(address, node)
+
+
+cdef bint _plain_attribute(
+    xmlNode* node, str tag, tuple shape, dict core, dict generic, list addresses
+) except -1:
+    """Read a thematic attribute element of a plain shape; False (nothing read) if not plain."""
+    cdef int kind = shape[0]
+    cdef const_xmlChar* value = NULL
+    cdef int found
+    cdef xmlNode* child
+    cdef const char* ns
+    cdef tuple extra
+    if kind == PLAIN_TEXT:
+        text = _stripped(node)
+        if text is not None:
+            _add(core, shape[1], _convert(shape[2], shape[3], text))
+        return True
+    if kind == PLAIN_MEASURE:
+        found = _attribute(node, b"uom", &value)
+        if found < 0:
+            return False
+        text = _stripped(node)
+        if text is None:
+            return True
+        _add(core, shape[1], _convert(shape[2], shape[3], text))
+        if found:
+            uom = _str(value)
+            if uom not in shape[4]:
+                _add(core, shape[1] + "_uom", uom)
+        return True
+    if kind == PLAIN_EXTERNAL:
+        ns = <bytes>shape[4]
+        _external(node, ns, core)
+        return True
+    if kind == PLAIN_ADDRESS:
+        _address(node, <tuple>shape[4], addresses)
+        return True
+    if kind != PLAIN_GENERIC:
+        return False
+    extra = <tuple>shape[4]
+    converter = (<dict>extra[0]).get(tag)
+    if converter is None:
+        return False  # a genericAttributeSet: the handler's
+    if _attribute(node, b"name", &value) <= 0 or value[0] == 0:
+        return False  # no name (the handler logs it) or not plain
+    name = _str(value)
+    if name in generic:
+        return False  # a repeated name: the handler keeps the first (and logs it)
+    ns = <bytes>extra[1]
+    child = node.children
+    while child is not NULL:
+        if _is(child, ns, b"value"):
+            text = _stripped(child)
+            if text is not None:
+                generic[name] = _convert((<tuple>converter)[0], (<tuple>converter)[1], text)
+            return True
+        child = child.next
+    return True

@@ -23,7 +23,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from citymodel._typing import AttributeValue
-from citymodel.converters._citygml_attributes import MODULE_ATTRIBUTES, AttributeVocabulary
+from citymodel.converters._citygml_attributes import (
+    MODULE_ATTRIBUTES,
+    AttributeVocabulary,
+    PlainShape,
+)
 from citymodel.converters._gml import GML_NS, GmlNames
 from citymodel.model import SurfaceType
 from citymodel.model.semantics import default_surface_type, surface_type_from_name
@@ -211,6 +215,8 @@ class Vocabulary:
         self.solid_properties: frozenset[object] = frozenset()
         self.classes: dict[object, ObjectClass] = {}
         """Clark tag of every city object class read -> its :class:`ObjectClass`."""
+        self.plain_attributes: dict[object, PlainShape] = {}
+        """Attribute handler -> its plain shape (:attr:`AttributeVocabulary.plain`)."""
         self._add_construction("bldg", bldg)
         for prefix in ("brid", "tun"):
             if prefix in ns:
@@ -253,6 +259,7 @@ class Vocabulary:
                 extra=extra,
             )
         )
+        self.plain_attributes.update(vocab.plain)
         return {tag: (ATTRIBUTE, handler) for tag, handler in vocab.handlers.items()}
 
     def _add(self, ns: str, local: str, children: dict[object, tuple[int, Any]]) -> None:

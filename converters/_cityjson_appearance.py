@@ -231,6 +231,16 @@ class PartLook:
     theme: str = ""
     themes: tuple[PartLook, ...] = ()
 
+    def reordered(self, order: IndexArray) -> PartLook:
+        """The same look with its ring-vertex coordinates taken in ``order`` (every theme)."""
+        return PartLook(
+            uv=np.ascontiguousarray(self.uv[order]),
+            polygon_texture=self.polygon_texture,
+            polygon_material=self.polygon_material,
+            theme=self.theme,
+            themes=tuple(t.reordered(order) for t in self.themes),
+        )
+
     def of_theme(self, theme: str) -> PartLook | None:
         """The look of ``theme`` (None: the part has none in that theme)."""
         if not self.themes:

@@ -23,6 +23,7 @@ from typing import Any, Final
 import numpy as np
 
 from citymodel._typing import Float64Array, IndexArray, UInt8Array
+from citymodel.converters._citygml_implicit import mirrors, reversed_rings, transform_points
 from citymodel.converters._cityjson_appearance import (
     AppearanceProblem,
     DocumentLook,
@@ -181,9 +182,20 @@ class Part:
     """Why the appearance of the geometry was left out (reported by the caller)."""
 
     def placed(self, matrix: Float64Array, reference: Float64Array) -> Part:
-        """Place a template geometry: vertices times the 4x4 ``matrix``, moved to ``reference``."""
-        verts = self.vertices @ matrix[:3, :3].T + matrix[:3, 3] + reference
-        return replace(self, vertices=verts)
+        """Place a template geometry: vertices times the 4x4 ``matrix``, moved to ``reference``.
+
+        A mirroring matrix reverses the rings (faces keep pointing out) and the texture
+        coordinates of the template's look with them.
+        """
+        verts = transform_points(self.vertices, matrix, reference)
+        look = self.look
+        if mirrors(matrix):
+            offsets = np.zeros(len(self.ring_sizes) + 1, dtype=np.int64)
+            np.cumsum(self.ring_sizes, out=offsets[1:])
+            order = reversed_rings(offsets, len(verts))
+            verts = verts[order]
+            look = None if look is None else look.reordered(order)
+        return replace(self, vertices=verts, look=look)
 
 
 def _surfaces(boundaries: object, values: object, depth: int) -> list[tuple[object, object]]:

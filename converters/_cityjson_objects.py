@@ -31,6 +31,7 @@ import numpy as np
 
 from citymodel._typing import AttributeValue, Float64Array
 from citymodel.converters._citygml_attributes import ADDRESS_FIELDS
+from citymodel.converters._citygml_implicit import concat_geometries
 from citymodel.converters._cityjson_appearance import DocumentLook
 from citymodel.converters._cityjson_geometry import (
     NON_SURFACE_TYPES,
@@ -116,14 +117,35 @@ def flatten_attributes(obj: Mapping[str, Any]) -> dict[str, AttributeValue]:
 
 @dataclass(slots=True)
 class Templates:
-    """``geometry-templates``: decoded lazily, one :class:`Part` per template (or a problem)."""
+    """``geometry-templates``: decoded lazily, one :class:`Part` per template (or a problem).
+
+    ``look`` is the appearance the templates' ``texture``/``material`` values index: the
+    document's, or a CityJSONSeq header's. A sequence whose header has no appearance tables
+    has them per feature: the templates' values then index the tables of the feature placing
+    them. Placed templates keep their textures and materials.
+    """
 
     raw: list[Any] = field(default_factory=list)
     vertices: Float64Array | None = None
+    look: DocumentLook | None = None
     decoded: dict[int, Part | GeometryProblem] = field(default_factory=dict)
+    reported: set[int] = field(default_factory=set)
+    """Templates whose appearance problem has been reported (once per template)."""
+    _feature_look: DocumentLook | None = None
+    _feature_decoded: dict[int, Part | GeometryProblem] = field(default_factory=dict)
 
-    def part(self, index: int) -> Part:
-        found = self.decoded.get(index)
+    def part(self, index: int, feature_look: DocumentLook | None = None) -> Part:
+        """Template ``index`` decoded (local coordinates), textured from its tables.
+
+        ``feature_look``: the placing feature's tables, used when :attr:`look` is None.
+        """
+        cache = self.decoded
+        look = self.look
+        if look is None and feature_look is not None and self._looks_up(index):
+            if feature_look is not self._feature_look:
+                self._feature_look, self._feature_decoded = feature_look, {}
+            cache, look = self._feature_decoded, feature_look
+        found = cache.get(index)
         if found is None:
             try:
                 geom = self.raw[index]
@@ -131,13 +153,33 @@ class Templates:
                     raise GeometryProblem(f"template {index} is not a geometry object")
                 if self.vertices is None:
                     raise GeometryProblem('"vertices-templates" missing or invalid')
-                found = decode_geometry(geom, self.vertices)
+                found = decode_geometry(geom, self.vertices, look)
+                if look is None and self._looks_up(index):
+                    found = replace(
+                        found, look_problem="no appearance tables for its texture/material"
+                    )
             except GeometryProblem as problem:
                 found = problem
-            self.decoded[index] = found
+            cache[index] = found
         if isinstance(found, GeometryProblem):
             raise GeometryProblem(f"template {index}: {found}")
         return found
+
+    def tables(self, feature_look: DocumentLook | None) -> DocumentLook | None:
+        """The tables the placed templates' texture/material indices refer to."""
+        return self.look if self.look is not None else feature_look
+
+    def _looks_up(self, index: int) -> bool:
+        """Whether template ``index`` has a ``texture`` or ``material``."""
+        geom = self.raw[index] if 0 <= index < len(self.raw) else None
+        return isinstance(geom, dict) and ("texture" in geom or "material" in geom)
+
+    def look_problem(self, index: int, part: Part) -> str | None:
+        """The appearance problem of template ``index`` the first time it is met, else None."""
+        if part.look_problem is None or index in self.reported:
+            return None
+        self.reported.add(index)
+        return part.look_problem
 
 
 @dataclass(slots=True)
@@ -162,6 +204,8 @@ def _geometries(
         ctx.skip('"geometry" is not a list; geometry skipped', oid)
         return ()
     by_lod: dict[str, list[Part]] = {}
+    # placed templates whose indices refer to other tables than the object's own
+    foreign: dict[str, list[tuple[Part, DocumentLook | None]]] = {}
     for n, geom in enumerate(raw):
         try:
             if not isinstance(geom, dict):
@@ -186,7 +230,21 @@ def _geometries(
                         oid,
                     )
                     continue
-                part = ctx.templates.part(index).placed(matrix, reference)
+                template_part = ctx.templates.part(index, ctx.look)
+                part = template_part.placed(matrix, reference)
+                left_out = ctx.templates.look_problem(index, template_part)
+                if left_out is not None:  # reported once per template, not per placement
+                    ctx.skip(
+                        f"geometry template {index}: appearance left out ({left_out}); its "
+                        "placements are written untextured",
+                        oid,
+                    )
+                part = replace(part, look_problem=None)
+                tables = ctx.templates.tables(ctx.look)
+                if part.look is not None and not _same_tables(tables, ctx.look):
+                    # indices into the header's tables while the feature has its own
+                    foreign.setdefault(part.lod, []).append((part, tables))
+                    continue
             else:
                 part = decode_geometry(geom, ctx.vertices, ctx.look)
         except GeometryProblem as problem:
@@ -199,11 +257,25 @@ def _geometries(
                 oid,
             )
         by_lod.setdefault(part.lod, []).append(part)
-    return tuple(merge_parts(parts, ctx.look) for _, parts in sorted(by_lod.items(), key=_lod_key))
+    if not foreign:
+        return tuple(merge_parts(by_lod[lod], ctx.look) for lod in sorted(by_lod, key=_lod_key))
+    out: list[SurfaceGeometry] = []
+    for lod in sorted(by_lod.keys() | foreign.keys(), key=_lod_key):
+        merged = [merge_parts(by_lod[lod], ctx.look)] if lod in by_lod else []
+        merged += [merge_parts([p], tables) for p, tables in foreign.get(lod, [])]
+        out.append(concat_geometries(merged, lod=lod))
+    return tuple(out)
 
 
-def _lod_key(item: tuple[str, list[Part]]) -> float:
-    return float(item[0])
+def _same_tables(a: DocumentLook | None, b: DocumentLook | None) -> bool:
+    """Whether two appearances share their texture and material tables."""
+    if a is None or b is None:
+        return a is b
+    return a.textures is b.textures and a.materials is b.materials
+
+
+def _lod_key(lod: str) -> float:
+    return float(lod)
 
 
 def object_lods(obj: Mapping[str, Any], templates: list[Any]) -> set[str]:

@@ -66,8 +66,7 @@ import os
 import warnings
 from collections.abc import Collection, Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final
 
 from citymodel.converters._citygml3_document import DocumentReader3
 from citymodel.converters._citygml3_vocabulary import CITYGML3_TYPES, CITYGML_3_0
@@ -92,6 +91,7 @@ from citymodel.converters._citygml_vocabulary import (
     CityGMLVersion,
 )
 from citymodel.converters._gml import Envelope
+from citymodel.converters._streaming_reader import StreamingReader
 from citymodel.converters._xmlsource import XMLSource, iter_sources, read_head
 from citymodel.errors import CRSError, CRSWarning, ParseError
 from citymodel.formats import FormatPlugin
@@ -167,7 +167,7 @@ def _crs_key(resolved: ResolvedCRS) -> tuple[str | None, str | None, bool]:
     return resolved.horizontal_code, resolved.vertical_code, axis_order_is_lat_lon(resolved)
 
 
-class CityGMLReader:
+class CityGMLReader(StreamingReader):
     """Streaming reader of CityGML 1.0/2.0/3.0 files (plain, ``.gz`` or ``.zip``).
 
     CityGML 3.0 documents are read by
@@ -219,17 +219,6 @@ class CityGMLReader:
         self._metadata: DatasetMetadata | None = None
         self._swap: bool | None = None
         self._srs_compat: dict[str, bool] = {}
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
 
     def __repr__(self) -> str:
         return f"CityGMLReader({str(self.path)!r})"

@@ -28,7 +28,9 @@ What a feature holds
   are :attr:`~citymodel.model.SurfaceType.UNKNOWN`); polygons without semantics take their
   object class's type (:func:`~citymodel.model.semantics.default_surface_type`: a TIN's are
   terrain, a road's traffic area), as in the CityGML reader. ``GeometryInstance`` is expanded into real
-  geometry: template vertices times ``transformationMatrix`` plus the reference point.
+  geometry: template vertices times ``transformationMatrix`` plus the reference point, with
+  the template's textures and materials (a mirroring matrix reverses rings and texture
+  coordinates together).
   ``MultiPoint``/``MultiLineString`` geometries are reported as skipped for meshing.
 
 Problems
@@ -52,8 +54,7 @@ from collections import Counter
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import numpy as np
 
@@ -74,6 +75,7 @@ from citymodel.converters._cityjson_source import (
     iter_json_texts,
     load_document,
 )
+from citymodel.converters._streaming_reader import StreamingReader
 from citymodel.errors import ParseError
 from citymodel.formats import FormatPlugin
 from citymodel.model import DatasetMetadata, Feature, SourceRef
@@ -191,7 +193,7 @@ class _Stats:
         return (lo[0], lo[1], lo[2], hi[0], hi[1], hi[2])
 
 
-class CityJSONReader:
+class CityJSONReader(StreamingReader):
     """Reader of CityJSON 1.0/1.1/2.0 documents and CityJSONSeq files.
 
     Parameters
@@ -240,15 +242,8 @@ class CityJSONReader:
         self._notes: list[str] = []
         self._looks: list[DocumentLook] = []
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Drop the parsed document; it is read again when used again."""
         self._doc = None
 
     def __repr__(self) -> str:
@@ -386,10 +381,16 @@ class CityJSONReader:
         """Appearance themes met so far (after :meth:`features`)."""
         return list(dict.fromkeys(t for look in self._looks for t in look.themes))
 
-    def _templates(self, header: Header, report: JobReport | None) -> Templates:
+    def _templates(
+        self, header: Header, report: JobReport | None, look: DocumentLook | None
+    ) -> Templates:
+        """The document's templates, their textures/materials indexing ``look``.
+
+        ``look`` is the document's appearance (a CityJSONSeq header's for a sequence).
+        """
         if header.template_problem is not None and header.templates:
             self._warn(report, f"geometry templates unusable: {header.template_problem}")
-        return Templates(raw=header.templates, vertices=header.template_vertices)
+        return Templates(raw=header.templates, vertices=header.template_vertices, look=look)
 
     def _iterate(
         self,
@@ -416,7 +417,7 @@ class CityJSONReader:
             return
         ctx = ObjectContext(
             vertices=vertices,
-            templates=self._templates(header, report),
+            templates=self._templates(header, report, look),
             source=SourceRef(str(self.path)),
             skip=self._skipper(report, None),
             look=look,
@@ -443,8 +444,8 @@ class CityJSONReader:
             self._warn(
                 report, "the header line has no 'transform': vertices are read as coordinates"
             )
-        templates = self._templates(header, report)
         header_look = self._look(header.appearance_data, report)
+        templates = self._templates(header, report, header_look)
         suspicious = header.transform is None
         texts = iter_json_texts(
             self.path,

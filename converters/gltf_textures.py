@@ -98,11 +98,36 @@ def load_image(path: str) -> TextureImage:
         mode = img.mode
         has_alpha = mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info)
         width, height = img.size
+        if img.info.get("icc_profile"):  # glTF images are sRGB; viewers ignore profiles
+            return encode_image(_srgb_without_profile(img), has_alpha=has_alpha)
         if data.startswith(_JPEG_MAGIC) and img.format == "JPEG" and mode in ("RGB", "L"):
             return TextureImage(data, "image/jpeg", width, height, False)
         if data.startswith(_PNG_MAGIC) and img.format == "PNG":
             return TextureImage(data, "image/png", width, height, has_alpha)
         return encode_image(img, has_alpha=has_alpha)
+
+
+def _srgb_without_profile(img: Any) -> Any:
+    """The pixels of ``img`` converted from its embedded ICC profile to sRGB, profile dropped.
+
+    glTF samples images as sRGB and viewers ignore embedded profiles (the Khronos validator
+    warns about them): colours are converted once here. A profile that cannot be read leaves
+    the pixels as they are.
+    """
+    from PIL import ImageCms
+
+    mode = "RGBA" if img.mode in ("RGBA", "LA", "PA", "P") else "RGB"
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(img.info["icc_profile"]))
+        srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+        out = ImageCms.profileToProfile(img, source, srgb, outputMode=mode)
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        log.debug("unreadable ICC profile or unsupported mode %s: pixels kept", img.mode)
+        out = None
+    if out is None:
+        out = img.convert(mode)
+    out.info.pop("icc_profile", None)
+    return out
 
 
 def encode_image(img: Any, *, has_alpha: bool, quality: int = 90) -> TextureImage:

@@ -45,8 +45,7 @@ import os
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -70,6 +69,7 @@ from citymodel.converters._ifc_read_georef import (
     resolve_georeferencing,
 )
 from citymodel.converters._ifc_read_properties import PropertyReader
+from citymodel.converters._streaming_reader import StreamingReader
 from citymodel.converters.materials import FEATURE_COLOR_COLUMN
 from citymodel.errors import CRSError, InputError
 from citymodel.formats import FormatPlugin
@@ -149,7 +149,7 @@ def _triangle_corners(vertices: Float64Array, faces: np.ndarray[Any, Any]) -> Fl
     return kept
 
 
-class IFCReader:
+class IFCReader(StreamingReader):
     """Streaming reader of one IFC-SPF file (``.ifc``).
 
     Opening does nothing; the model is parsed on first use and kept for the reader's life.
@@ -197,15 +197,8 @@ class IFCReader:
         self._georef: Georeferencing | None = None
         self._metadata: DatasetMetadata | None = None
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Drop the parsed model; it is read again when used again."""
         self._opened = None
 
     def __repr__(self) -> str:

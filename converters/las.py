@@ -33,8 +33,7 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO, Final, Literal, Self
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -58,6 +57,7 @@ from citymodel.converters._las_points import (
     selection_for,
     to_point_chunk,
 )
+from citymodel.converters._streaming_reader import StreamingReader
 from citymodel.crs import ResolvedCRS, resolve_crs, with_default_vertical
 from citymodel.crs.resolved import crs_label
 from citymodel.errors import CRSError, CRSWarning, InputError, UnsupportedFormatError
@@ -174,7 +174,7 @@ def compare_bounds(
     return None
 
 
-class PointCloudReader:
+class PointCloudReader(StreamingReader):
     """A LAS/LAZ/COPC file, read in chunks; a context manager.
 
     Opening reads and checks the header and the variable length records only. Use
@@ -224,17 +224,6 @@ class PointCloudReader:
         self._file_crs: FileCRS | None = None
         self._stats: PointCloudStats | None = None
         self._metadata: DatasetMetadata | None = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
 
     def __repr__(self) -> str:
         return f"PointCloudReader({str(self.path)!r})"

@@ -75,6 +75,7 @@ def open_runner(
     scheduler: str | None = None,
     shared: Sequence[Path] = (),
     inputs: Sequence[Path] = (),
+    preload: Sequence[str] | None = None,
 ) -> Runner:
     """Start the runner of ``executor``; use it as a context manager.
 
@@ -117,7 +118,9 @@ def open_runner(
     if executor == "local":
         if scheduler is not None:
             raise ValueError("a scheduler address needs the 'dask' executor")
-        return TaskRunner(jobs, grids)
+        return (
+            TaskRunner(jobs, grids) if preload is None else TaskRunner(jobs, grids, preload=preload)
+        )
     if executor == "dask":
         try:
             import distributed  # noqa: F401 - only to tell a missing extra from other errors

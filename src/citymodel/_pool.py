@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
-import logging.handlers
 import multiprocessing
 import os
 import pickle
@@ -46,10 +45,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from citymodel.crs import register_grids
 from citymodel.errors import TilingError
+
+if TYPE_CHECKING:
+    import logging.handlers
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,8 @@ class _LogRelay(logging.Handler):
 
 def _init_worker(grids: tuple[Path, ...], log_queue: Any, level: int) -> None:
     """Pool initializer: grid folders (GEO-1), logging to the parent, Ctrl-C to the parent."""
+    import logging.handlers  # only where a pool runs (start-up of small jobs)
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     register_grids(grids)
     logger = logging.getLogger("citymodel")
@@ -153,13 +157,31 @@ class TaskRunner:
         if jobs < 1:
             raise ValueError(f"jobs must be >= 1, got {jobs}")
         self.jobs = jobs
+        self._grids = grids
+        self._preload = tuple(preload)
+        self._closed = False
         self._pool: cf.ProcessPoolExecutor | None = None
         self._listener: logging.handlers.QueueListener | None = None
         self._queue: Any = None
         self._starter: threading.Thread | None = None
+        self._opening = threading.Lock()
         register_grids(grids)
-        if jobs == 1:
-            return
+
+    def _open_pool(self) -> cf.ProcessPoolExecutor | None:
+        """The process pool, made on first use (None with one job or once closed).
+
+        A job whose tasks all run in this process (small jobs, :mod:`citymodel.tiler._dispatch`)
+        never makes one: no queues, no log relay thread, no resource tracker process.
+        """
+        with self._opening:
+            if self._pool is None and self.jobs > 1 and not self._closed:
+                self._pool = self._new_pool()
+            return self._pool
+
+    def _new_pool(self) -> cf.ProcessPoolExecutor:
+        import logging.handlers
+
+        grids, preload, jobs = self._grids, self._preload, self.jobs
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         if context.get_start_method() == "forkserver":
@@ -169,7 +191,7 @@ class TaskRunner:
         self._listener = logging.handlers.QueueListener(self._queue, _LogRelay())
         self._listener.start()
         level = logging.getLogger("citymodel").getEffectiveLevel()
-        self._pool = cf.ProcessPoolExecutor(
+        return cf.ProcessPoolExecutor(
             max_workers=jobs,
             mp_context=context,
             initializer=_init_worker,
@@ -194,10 +216,13 @@ class TaskRunner:
         Call it when the tasks are certain to go to the workers, before the work of planning
         them, so that the workers' start overlaps it. Returns at once.
         """
-        if self._pool is None or self._starter is not None:
+        if self._starter is not None:
+            return
+        pool = self._open_pool()
+        if pool is None:
             return
         self._starter = threading.Thread(
-            target=_start_workers, args=(self._pool, self.jobs), name="pool-start", daemon=True
+            target=_start_workers, args=(pool, self.jobs), name="pool-start", daemon=True
         )
         self._starter.start()
 
@@ -207,7 +232,7 @@ class TaskRunner:
         At most ``2 * jobs`` tasks are submitted at a time, so ``tasks`` may be a lazy
         iterator over a city's worth of work. The first exception is re-raised here.
         """
-        pool = self._pool
+        pool = self._open_pool()
         if pool is None:
             yield from map(fn, tasks)
             return
@@ -235,6 +260,8 @@ class TaskRunner:
         ``cancel`` drops queued tasks (running ones finish); ``kill`` (after Ctrl-C) also
         terminates the workers instead of waiting for their current tasks.
         """
+        with self._opening:
+            self._closed = True
         if self._starter is not None:
             self._starter.join()
             self._starter = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterator
 from functools import cache
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
@@ -81,15 +81,41 @@ class FormatPlugin(Protocol):
 
 
 @cache
-def available_formats() -> dict[str, FormatPlugin]:
-    """All formats registered in the ``citymodel.formats`` entry-point group, by name."""
-    found: dict[str, FormatPlugin] = {}
+def _registered() -> dict[str, tuple[EntryPoint, ...]]:
+    """The entry points of the ``citymodel.formats`` group by name, in registration order."""
+    found: dict[str, tuple[EntryPoint, ...]] = {}
     for ep in entry_points(group="citymodel.formats"):
+        found[ep.name] = (*found.get(ep.name, ()), ep)
+    return found
+
+
+@cache
+def _load(name: str) -> FormatPlugin | None:
+    """The plug-in registered as ``name`` (the last one that imports), None when none does."""
+    plugin: FormatPlugin | None = None
+    for ep in _registered()[name]:
         try:
-            found[ep.name] = ep.load()
+            plugin = ep.load()
         except ImportError as err:  # an optional format whose dependency is missing
             log.debug("format %s unavailable: %s", ep.name, err)
-    return found
+    return plugin
+
+
+def _formats() -> Iterator[FormatPlugin]:
+    """The plug-ins in registration order, each imported only when it is reached.
+
+    A job on one format imports only the plug-ins before it (start-up stays cheap).
+    """
+    for name in _registered():
+        plugin = _load(name)
+        if plugin is not None:
+            yield plugin
+
+
+@cache
+def available_formats() -> dict[str, FormatPlugin]:
+    """All formats registered in the ``citymodel.formats`` entry-point group, by name."""
+    return {name: plugin for name in _registered() if (plugin := _load(name)) is not None}
 
 
 def supported_types() -> tuple[str, ...]:
@@ -122,11 +148,10 @@ def format_for(path: Path) -> FormatPlugin:
     UnsupportedFormatError
         When no registered format recognises the file.
     """
-    formats = available_formats()
-    for plugin in formats.values():
+    for plugin in _formats():
         if plugin.sniff(path):
             return plugin
-    known = ", ".join(sorted(formats)) or "none"
+    known = ", ".join(sorted(available_formats())) or "none"
     raise UnsupportedFormatError(
         f"not a supported city model (formats tried: {known}); check the file or its extension",
         path=path,

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from citymodel.errors import InputError
+from citymodel.errors import InputError, UnsupportedFormatError
 from citymodel.formats import FeatureReader, format_by_name, format_for
 from citymodel.remote import RemoteFile, expand_url, is_url, local_path
 
@@ -19,7 +19,9 @@ __all__ = [
     "Inputs",
     "expand_inputs",
     "expand_sources",
+    "is_point_cloud",
     "open",
+    "split_point_inputs",
 ]
 
 INPUT_SUFFIXES: tuple[str, ...] = (
@@ -135,6 +137,39 @@ def expand_inputs(items: Inputs, *, suffixes: tuple[str, ...] = INPUT_SUFFIXES) 
         for p in found:
             out.setdefault(p, None)
     return list(out)
+
+
+def is_point_cloud(path: Path) -> bool:
+    """True when the format that reads ``path`` (found by content) is a point format (LAS/LAZ/COPC).
+
+    Formats are tried in registration order and imported only as far as needed; a file no
+    format recognises is not a point cloud.
+    """
+    try:
+        plugin = format_for(path)
+    except UnsupportedFormatError:
+        return False
+    return getattr(plugin, "kind", "features") == "points"
+
+
+def split_point_inputs(inputs: Inputs) -> tuple[list[Path], list[Path]]:
+    """Expand inputs (folders: city model and point cloud suffixes) and split them.
+
+    Returns
+    -------
+    tuple
+        ``(point_clouds, others)`` in input order, recognised by content (not by suffix).
+
+    Raises
+    ------
+    InputError
+        When an input matches nothing.
+    """
+    points: list[Path] = []
+    others: list[Path] = []
+    for path in expand_inputs(inputs, suffixes=INPUT_SUFFIXES + POINT_SUFFIXES):
+        (points if is_point_cloud(path) else others).append(path)
+    return points, others
 
 
 def expand_sources(items: Inputs, *, suffixes: tuple[str, ...] = INPUT_SUFFIXES) -> list[InputFile]:

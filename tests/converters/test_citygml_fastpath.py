@@ -29,6 +29,11 @@ from tests.conftest import CITYGML_FILES as REAL_FILES
 Snapshot = tuple[list[tuple[object, ...]], list[tuple[object, ...]], list[str]]
 
 
+def _attributes(feature: Feature) -> list[tuple[str, str, str]]:
+    """Names, value types and values (``repr``: -0.0, nan) in the feature's order."""
+    return [(k, type(v).__name__, repr(v)) for k, v in feature.attributes.items()]
+
+
 def _flat(features: Iterator[Feature]) -> Iterator[tuple[object, ...]]:
     for feature in features:
         for feat, parent in feature.walk():
@@ -49,7 +54,7 @@ def _flat(features: Iterator[Feature]) -> Iterator[tuple[object, ...]]:
                 feat.type,
                 parent.id if parent is not None else None,
                 tuple(c.id for c in feat.children),
-                sorted(feat.attributes.items(), key=lambda kv: kv[0]),
+                _attributes(feat),
                 feat.source,
                 geoms,
             )
@@ -84,7 +89,12 @@ def _assert_same(path: Path, monkeypatch: pytest.MonkeyPatch) -> Snapshot:
 
 
 def test_compiled_walker_is_used_when_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    built = list(Path(_citygml_fast.__file__).parent.glob("_citygml_fastwalk.*.so"))
     if not COMPILED:
+        # a built extension that does not load (an import cycle, a missing name) would
+        # otherwise only make these tests compare the Python paths with each other
+        if _citygml_fast.ENABLED:
+            assert not built, f"{built[0].name} is built but not used: {_citygml_fast.status()}"
         pytest.skip(f"compiled walker not in use: {_citygml_fast.status()}")
     monkeypatch.setattr(_citygml_fast, "ENABLED", True)
     walker = _gml.GeometryWalker(

@@ -425,3 +425,64 @@ def test_the_last_spill_ranges_are_halved() -> None:
     assert out == [*ranges[:2], ("b", 0, big // 2), ("b", big // 2, big + 1), ("c", 0, 10)]
     assert _halve_tail(ranges, 1) == ranges
     assert _halve_tail([("a", 0, big)], 8) == [("a", 0, big)]
+
+
+def test_the_spill_tail_tapers_to_quarters() -> None:
+    from citymodel.tiler.points.build import _MIN_TASK_POINTS, _taper_tail
+
+    big = 4 * _MIN_TASK_POINTS
+    ranges = [("a", i * big, (i + 1) * big) for i in range(4)]
+    out = _taper_tail(ranges, 2)
+    sizes = [b - a for _, a, b in out]
+    # Two whole ranges, two halves, then four quarters (one per worker per round).
+    assert sizes == [big, big, big // 2, big // 2] + [big // 4] * 4
+    # Every record exactly once, in order.
+    assert out[0][1] == 0 and out[-1][2] == 4 * big
+    assert all(out[k][2] == out[k + 1][1] for k in range(len(out) - 1))
+    # Ranges too small to halve stay whole; one worker gets no tail.
+    assert _taper_tail([("a", 0, big // 2)], 2) == [("a", 0, big // 2)]
+    assert _taper_tail(ranges, 1) == ranges
+
+
+_PROBE = """
+import sys
+
+
+def loaded(_):
+    names = ("citymodel.converters.las", "citymodel.tiler.points.spill",
+             "citymodel.tiler.points.nodes", "laspy", "lxml.etree", "citymodel.tiler.build")
+    return [n for n in names if n in sys.modules]
+
+
+if __name__ == "__main__":
+    from citymodel.tiler.executor import open_runner
+    from citymodel.tiler.points.build import _WORKER_MODULES
+
+    with open_runner("local", jobs=2, preload=_WORKER_MODULES) as runner:
+        runner.start()
+        print(sorted({n for found in runner.map(loaded, range(4)) for n in found}))
+"""
+
+
+def test_point_workers_fork_with_the_point_modules_loaded(tmp_path: Path) -> None:
+    # A fresh interpreter: the fork server's preload is fixed by the first pool of a process.
+    import subprocess
+    import sys
+
+    script = tmp_path / "probe_point_workers.py"
+    script.write_text(_PROBE)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=120
+    )
+    loaded = done.stdout.strip().splitlines()[-1]
+    # The point tasks' modules come with the fork, not the city model tiler's (lxml).
+    assert loaded == str(
+        sorted(
+            [
+                "citymodel.converters.las",
+                "citymodel.tiler.points.nodes",
+                "citymodel.tiler.points.spill",
+                "laspy",
+            ]
+        )
+    )

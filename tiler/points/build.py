@@ -36,7 +36,6 @@ end, also on failure.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import shutil
 import threading
@@ -49,13 +48,19 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from citymodel._pool import TaskRunner
 from citymodel.crs import VerticalMode
 from citymodel.errors import TilingError
-from citymodel.formats import available_formats
 from citymodel.ops.frames import local_to_ecef
 from citymodel.placement import GCG2016_CREDIT
 from citymodel.report import JobReport
-from citymodel.sources import INPUT_SUFFIXES, POINT_SUFFIXES, Inputs, expand_inputs
+from citymodel.sources import (
+    POINT_SUFFIXES,
+    Inputs,
+    expand_inputs,
+    is_point_cloud,
+    split_point_inputs,
+)
 from citymodel.tiler._output import OutputTarget, scratch_folder
 from citymodel.tiler.build import default_jobs
 from citymodel.tiler.executor import EXECUTORS, Executor, Runner, open_runner
@@ -125,6 +130,8 @@ _MAX_CHUNKS_PER_TASK = 64
 _RELATIVE_PADDING = 2e-3
 _MIN_PADDING = 0.5
 _MIN_TASK_POINTS = 200_000
+_TAPER_ROUNDS = 2
+"""Times the last pass-1 ranges are halved (:func:`_taper_tail`)."""
 _LOOSE_FACTOR = 16.0
 """A cube this many times larger than the points (4 empty octree levels) is made again."""
 _CONTENT_TEMPLATE = "content/{level}/{x}/{y}/{z}"
@@ -239,34 +246,6 @@ class PointTileOptions:
 # -- inputs --------------------------------------------------------------------------------
 
 
-def is_point_cloud(path: Path) -> bool:
-    """True when a registered format of kind ``"points"`` (LAS/LAZ/COPC) recognises ``path``."""
-    for plugin in available_formats().values():
-        if getattr(plugin, "kind", "features") == "points" and plugin.sniff(path):
-            return True
-    return False
-
-
-def split_point_inputs(inputs: Inputs) -> tuple[list[Path], list[Path]]:
-    """Expand inputs (folders: city model and point cloud suffixes) and split them.
-
-    Returns
-    -------
-    tuple
-        ``(point_clouds, others)`` in input order, recognised by content (not by suffix).
-
-    Raises
-    ------
-    InputError
-        When an input matches nothing.
-    """
-    points: list[Path] = []
-    others: list[Path] = []
-    for path in expand_inputs(inputs, suffixes=INPUT_SUFFIXES + POINT_SUFFIXES):
-        (points if is_point_cloud(path) else others).append(path)
-    return points, others
-
-
 # -- scan ----------------------------------------------------------------------------------
 
 
@@ -328,6 +307,22 @@ def _halve_tail(
     return out
 
 
+def _taper_tail(
+    ranges: Sequence[tuple[_Item, int, int]], jobs: int, rounds: int = _TAPER_ROUNDS
+) -> list[tuple[_Item, int, int]]:
+    """The record ranges with a tail of ever smaller ranges (:func:`_halve_tail`, repeated).
+
+    Two rounds make the last ranges halves, then quarters: the idle tail of pass 1 (one
+    core waiting for the other's last task, before pass 2 can be planned) becomes about
+    an eighth of a range, for ``3 * jobs`` more tasks of which each costs little (an open
+    file and the rest of one LAZ chunk decoded in vain).
+    """
+    out = list(ranges)
+    for _ in range(rounds):
+        out = _halve_tail(out, jobs)
+    return out
+
+
 # -- the job -------------------------------------------------------------------------------
 
 
@@ -360,56 +355,47 @@ class _Stats:
 
 
 _WORKER_MODULES = (
-    "__main__",
+    "laspy",
     "citymodel.converters.las",
     "citymodel.tiler.points.scan",
     "citymodel.tiler.points.spill",
     "citymodel.tiler.points.nodes",
 )
-"""What the point tasks import: ``forkserver`` imports them once, every worker forks with
-them (``__main__`` is the default preload, kept). Without, each worker imported them itself:
-0.6 CPU-s per worker and job (1.1 CPU-s before the scan left this module)."""
+"""What the point tasks import, preloaded in a local pool's ``forkserver`` (instead of the city
+model tiler's modules): every worker forks with them imported. Without, each worker imported
+them itself on its first task: 0.6 CPU-s per worker and job."""
 
 
 class _WarmUp:
-    """Start every worker of a local pool and prime its reader caches, in the background.
+    """Start the workers of a local pool and prime their reader caches, in the background.
 
-    A local pool starts its workers on the first tasks; this hands it one
-    :func:`~citymodel.tiler.points.scan.prime_worker` task per worker from a thread, so the
-    start-up (the ``forkserver``, module imports, grid registration, the files' LAZ chunk
-    tables) overlaps with whatever this process does meanwhile. Leaving the block
-    waits for the warm-up; a failed warm-up is only logged (the tasks that follow report any
-    real problem).
+    :meth:`~citymodel._pool.TaskRunner.start` starts the workers (the ``forkserver``, the
+    preloaded modules, grid registration); a thread then hands the pool one
+    :func:`~citymodel.tiler.points.scan.prime_worker` task per worker, which reads the files'
+    LAZ chunk tables into the worker's reader cache. Both overlap with whatever this process
+    does meanwhile (the scan). Leaving the block waits for the priming; a failed priming is
+    only logged (the tasks that follow report any real problem).
     """
 
-    def __init__(self, runner: Runner, paths: Sequence[Path]) -> None:
+    def __init__(self, runner: TaskRunner, paths: Sequence[Path]) -> None:
         self._runner = runner
         self._tasks = [tuple(paths)] * runner.jobs
-        self._thread = threading.Thread(target=self._run, name="citymodel-warm-up", daemon=True)
+        self._thread = threading.Thread(target=self._prime, name="citymodel-prime", daemon=True)
 
-    def _run(self) -> None:
+    def _prime(self) -> None:
         try:
             workers = set(self._runner.map(prime_worker, self._tasks))
-            log.debug("%d workers warmed up", len(workers))
-        except Exception:  # a warm-up: the real tasks report failures
-            log.debug("worker warm-up failed", exc_info=True)
+            log.debug("%d workers primed", len(workers))
+        except Exception:  # only priming: the real tasks report failures
+            log.debug("worker priming failed", exc_info=True)
 
     def __enter__(self) -> _WarmUp:
+        self._runner.start()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._thread.join()
-
-
-def _preload_worker_modules() -> None:
-    """Let the ``forkserver`` import the point task modules, if it has not started yet.
-
-    The list only takes effect when the first pool of this process starts the server; a
-    server already running keeps its modules (workers then import theirs on first use).
-    """
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        multiprocessing.get_context("forkserver").set_forkserver_preload(list(_WORKER_MODULES))
 
 
 def build_point_tileset(
@@ -463,8 +449,6 @@ def build_point_tileset(
     try:
         scratch = scratch_folder(opts.scratch_dir, target.output)
         job = _Job(opts, report, progress, scratch, target)
-        if opts.executor == "local" and opts.jobs > 1:
-            _preload_worker_modules()
         with open_runner(
             opts.executor,
             jobs=opts.jobs,
@@ -472,6 +456,7 @@ def build_point_tileset(
             scheduler=opts.scheduler,
             shared=(scratch, target.staging),
             inputs=paths,
+            preload=_WORKER_MODULES,
         ) as runner:
             scanned = job.scan(runner, paths)
             results = job.spill(runner, scanned)
@@ -520,7 +505,7 @@ class _Job:
             strict=opts.strict,
         )
         tasks = [ScanTask(n, path, settings) for n, path in enumerate(paths)]
-        if opts.executor == "local" and opts.jobs > 1 and len(tasks) <= opts.jobs:
+        if isinstance(runner, TaskRunner) and runner.jobs > 1 and len(tasks) <= runner.jobs:
             # Few files: scan them here while the workers start (their start-up is the
             # longer of the two), instead of starting them first and scanning after.
             with _WarmUp(runner, paths):
@@ -561,7 +546,7 @@ class _Job:
                 (item, a, b) for a, b in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True)
             )
         tasks: list[SpillTask] = []
-        for item, a, b in _halve_tail(ranges, opts.jobs):
+        for item, a, b in _taper_tail(ranges, opts.jobs):
             tasks.append(
                 SpillTask(
                     number=len(tasks),
@@ -755,7 +740,12 @@ class _Job:
     ) -> dict[tuple[int, int], NodeInfo]:
         start = time.perf_counter()
         shared = self._shared()
-        tasks = list(self._chunk_tasks(chunks, shared, self.chunk_target))
+        # Largest first: the last tasks to finish are small ones, so the workers finish
+        # together instead of one core idling while the other indexes a large chunk.
+        tasks = sorted(
+            self._chunk_tasks(chunks, shared, self.chunk_target),
+            key=lambda t: -sum(c.count for c in t.chunks),
+        )
         nodes: dict[tuple[int, int], NodeInfo] = {}
         pending: dict[tuple[int, int], Pending] = {}
         for done, result in enumerate(runner.map(index_chunks, tasks), 1):

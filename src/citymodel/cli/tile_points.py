@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from citymodel.report import JobReport
+from citymodel.sources import split_point_inputs
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,8 +92,6 @@ def choose_tiler(inputs: Sequence[str]) -> tuple[str, list[Path]]:
     click.UsageError
         When point clouds and city models are mixed in one run.
     """
-    from citymodel.tiler.points.build import split_point_inputs
-
     points, others = split_point_inputs(list(inputs))
     if points and others:
         raise click.UsageError(

@@ -137,6 +137,52 @@ class SurfaceAppearance:
             arr.flags.writeable = False
         self.uv.flags.writeable = False
 
+    @staticmethod
+    def concat(
+        parts: Sequence[tuple[SurfaceAppearance | None, int, int]], *, theme: str
+    ) -> SurfaceAppearance | None:
+        """Concatenate one theme's appearances of geometries ``(appearance, vertices, polygons)``.
+
+        Geometries without appearance get NaN coordinates and no texture/material; equal
+        textures and materials are merged. None when no geometry has an appearance.
+        """
+        for appearance, n_vertices, n_polygons in parts:
+            if appearance is not None and (
+                appearance.uv.shape[0] != n_vertices
+                or appearance.polygon_texture.shape != (n_polygons,)
+            ):
+                raise ValueError("an appearance does not match its geometry's vertices/polygons")
+        merged = _concat_tables(
+            [(None if a is None else a.tables(), n, m) for a, n, m in parts],
+            blank_uv=np.nan,
+        )
+        if merged is None:
+            return None
+        uv, texture, material, textures, materials = merged
+        return SurfaceAppearance(
+            theme=theme,
+            uv=uv,
+            polygon_texture=texture,
+            polygon_material=material,
+            textures=textures,
+            materials=materials,
+        )
+
+    def tables(self) -> _Tables:
+        """``(uv, polygon_texture, polygon_material, textures, materials)``."""
+        return self.uv, self.polygon_texture, self.polygon_material, self.textures, self.materials
+
+    def reordered(self, order: IndexArray) -> SurfaceAppearance:
+        """The same appearance with its ring-vertex coordinates taken in ``order`` (``(N,)``)."""
+        return SurfaceAppearance(
+            theme=self.theme,
+            uv=np.ascontiguousarray(self.uv[order]),
+            polygon_texture=self.polygon_texture,
+            polygon_material=self.polygon_material,
+            textures=self.textures,
+            materials=self.materials,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class MeshAppearance:
@@ -167,29 +213,24 @@ class MeshAppearance:
         Meshes without appearance get zero coordinates and no texture/material; equal textures
         and materials are merged. None when no mesh has an appearance.
         """
-        if all(a is None for a, _, _ in parts):
-            return None
-        textures: dict[Texture, int] = {}
-        materials: dict[Material, int] = {}
-        uvs: list[Float32Array] = []
-        tex: list[Int32Array] = []
-        mat: list[Int32Array] = []
-        for appearance, n_vertices, n_triangles in parts:
-            if appearance is None:
-                uvs.append(np.zeros((n_vertices, 2), np.float32))
-                tex.append(np.full(n_triangles, NO_INDEX, np.int32))
-                mat.append(np.full(n_triangles, NO_INDEX, np.int32))
-                continue
-            uvs.append(appearance.uv)
-            tex.append(_remap(appearance.triangle_texture, appearance.textures, textures))
-            mat.append(_remap(appearance.triangle_material, appearance.materials, materials))
-        return MeshAppearance(
-            uv=np.concatenate(uvs).astype(np.float32, copy=False),
-            triangle_texture=np.concatenate(tex),
-            triangle_material=np.concatenate(mat),
-            textures=tuple(textures),
-            materials=tuple(materials),
+        merged = _concat_tables(
+            [(None if a is None else a.tables(), n, m) for a, n, m in parts],
+            blank_uv=0.0,
         )
+        if merged is None:
+            return None
+        uv, texture, material, textures, materials = merged
+        return MeshAppearance(
+            uv=uv,
+            triangle_texture=texture,
+            triangle_material=material,
+            textures=textures,
+            materials=materials,
+        )
+
+    def tables(self) -> _Tables:
+        """``(uv, triangle_texture, triangle_material, textures, materials)``."""
+        return self.uv, self.triangle_texture, self.triangle_material, self.textures, self.materials
 
     def take(
         self,
@@ -217,6 +258,44 @@ def merge_index(items: tuple[_T, ...], into: dict[_T, int]) -> Int32Array:
     for i, item in enumerate(items):
         lookup[i] = into.setdefault(item, len(into))
     return lookup
+
+
+_Tables = tuple[Float32Array, Int32Array, Int32Array, tuple[Texture, ...], tuple[Material, ...]]
+
+
+def _concat_tables(
+    parts: Sequence[tuple[_Tables | None, int, int]], *, blank_uv: float
+) -> _Tables | None:
+    """Concatenate ``(uv, texture per element, material per element, textures, materials)``.
+
+    ``parts`` are ``(tables, vertices, elements)`` with elements being polygons or triangles;
+    a part without tables gets ``blank_uv`` coordinates and no texture/material. Equal
+    textures and materials are merged. None when no part has tables.
+    """
+    if all(t is None for t, _, _ in parts):
+        return None
+    textures: dict[Texture, int] = {}
+    materials: dict[Material, int] = {}
+    uvs: list[Float32Array] = []
+    tex: list[Int32Array] = []
+    mat: list[Int32Array] = []
+    for tables, n_vertices, n_elements in parts:
+        if tables is None:
+            uvs.append(np.full((n_vertices, 2), blank_uv, np.float32))
+            tex.append(np.full(n_elements, NO_INDEX, np.int32))
+            mat.append(np.full(n_elements, NO_INDEX, np.int32))
+            continue
+        uv, texture, material, own_textures, own_materials = tables
+        uvs.append(uv)
+        tex.append(_remap(texture, own_textures, textures))
+        mat.append(_remap(material, own_materials, materials))
+    return (
+        np.concatenate(uvs).astype(np.float32, copy=False),
+        np.concatenate(tex),
+        np.concatenate(mat),
+        tuple(textures),
+        tuple(materials),
+    )
 
 
 def _remap(codes: Int32Array, items: tuple[_T, ...], into: dict[_T, int]) -> Int32Array:
