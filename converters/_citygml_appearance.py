@@ -54,7 +54,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 from lxml import etree
@@ -197,7 +197,12 @@ def appearance_namespace(version: str) -> str | None:
 def note_themes(
     themes: ThemeChoice, report: JobReport, document: DocumentAppearances, path: str
 ) -> None:
-    """Report the theme in use when there is a choice, and a wanted theme that is absent."""
+    """Report the theme choice, a wanted theme that is absent and invisible materials.
+
+    Fully transparent X3DMaterials (a common exporter error: opacity written as transparency)
+    get one warning per file; the report's ``extra["appearance"]["invisible_materials"]`` has
+    each one's gml:id (or line) and number of target surfaces, per file.
+    """
     if themes.wanted is not None and themes.seen and themes.wanted not in themes.seen:
         listed = ", ".join(repr(t) for t in themes.seen)
         report.warn(
@@ -210,8 +215,19 @@ def note_themes(
             f"appearance theme {themes.wanted!r} rendered; also present: {others} (choose with "
             "--theme; CityJSON and CityGML output keep every theme)"
         )
-    counts: dict[str, int] = report.extra.setdefault("appearance", {})
+    invisible = document.invisible_materials
+    if invisible:
+        named = ", ".join(list(invisible)[:5]) + (", ..." if len(invisible) > 5 else "")
+        report.warn(
+            f"{path}: {len(invisible)} X3DMaterial(s) with transparency 1.0 ({named}) make "
+            f"{sum(invisible.values())} target surface(s) invisible (CityGML: 0 is opaque, "
+            "1 fully transparent); if the source meant opacity, correct the values there "
+            "(all of them under 'invisible_materials' in the --report JSON)"
+        )
+    counts: dict[str, Any] = report.extra.setdefault("appearance", {})
     counts["textured_polygons"] = counts.get("textured_polygons", 0) + document.textured_polygons
+    if invisible:
+        counts.setdefault("invisible_materials", {})[path] = dict(invisible)
     if document.bad_rings:
         counts["texture_mismatches"] = counts.get("texture_mismatches", 0) + document.bad_rings
     log.debug("%s: %d textured polygons", path, document.textured_polygons)
@@ -290,11 +306,14 @@ class _Parser:
         gml: GmlNames,
         base: Path | None,
         on_problem: ProblemFn,
+        invisible: dict[str, int] | None = None,
     ) -> None:
         self.n = names
         self.gml = gml
         self.base = base
         self._problem = on_problem
+        self.invisible = {} if invisible is None else invisible
+        """Fully transparent materials: id (or line) -> target count (see :func:`note_themes`)."""
         self._textures: dict[Texture, Texture] = {}
 
     def appearance(self, app: etree._Element, themes: ThemeChoice, by_theme: _Themes) -> None:
@@ -343,10 +362,15 @@ class _Parser:
             ambient_intensity=number(n.ambient, defaults.ambient_intensity),
             is_smooth=(data.findtext(n.is_smooth) or "").strip() in ("true", "1"),
         )
+        targets = 0
         for target in data.iterchildren(n.target):
             uri = (target.text or "").strip()
             if uri:
                 into.materials.setdefault(_strip(uri), material)
+                targets += 1
+        if material.transparency >= 1.0 and targets:
+            key = data.get(self.gml.id) or f"at line {line_of(data)}"
+            self.invisible[key] = targets  # a gml:id or line is one material
 
     def _texture(self, data: etree._Element) -> Texture | None:
         n = self.n
@@ -587,15 +611,17 @@ def scan_members(
     themes: ThemeChoice,
     parser_options: dict[str, object],
     on_problem: ProblemFn,
+    invisible: dict[str, int] | None = None,
 ) -> tuple[_Themes, bool]:
     """Index the themes of the document-level appearance members of ``source``.
 
     Returns the index per theme and whether the document declares the appearance namespace
     at its start (when not, objects are not searched for local appearances either).
+    ``invisible`` collects fully transparent materials (:attr:`_Parser.invisible`).
     """
     index: _Themes = {}
     base = _base_folder(source)
-    parser = _Parser(names, gml, base, on_problem)
+    parser = _Parser(names, gml, base, on_problem, invisible)
     stream = source.open()
     has_ns = True
     try:
@@ -666,9 +692,13 @@ class DocumentAppearances:
         self.themes = themes
         self._on_problem = on_problem
         self._object_id: str | None = None
-        self._parser = _Parser(self.names, gml, _base_folder(source), self._problem)
+        self.invisible_materials: dict[str, int] = {}
+        """X3DMaterials with transparency 1: gml:id (or line) -> surfaces they target."""
+        self._parser = _Parser(
+            self.names, gml, _base_folder(source), self._problem, self.invisible_materials
+        )
         self.index, self.enabled = scan_members(
-            source, self.names, gml, themes, parser_options, self._problem
+            source, self.names, gml, themes, parser_options, self._problem, self.invisible_materials
         )
         self._pending: dict[int, dict[str, dict[str, _PolygonLook]]] = {}
         """Per sink: per theme, what its polygons (by id) look like."""

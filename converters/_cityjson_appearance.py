@@ -164,12 +164,21 @@ class DocumentLook:
         bad = sum(t is None for t in textures)
         if bad:
             problems.append(f"{bad} texture(s) without an image; their surfaces are untextured")
+        materials = [_material(m) for m in raw_materials]
+        invisible = [i for i, m in enumerate(materials) if m.transparency >= 1.0]
+        if invisible:
+            listed = ", ".join(map(str, invisible[:5])) + (", ..." if len(invisible) > 5 else "")
+            problems.append(
+                f"{len(invisible)} material(s) with transparency 1.0 (index {listed}) make the "
+                "surfaces they are on invisible (0 is opaque, 1 fully transparent); if the "
+                "source meant opacity, correct the values there"
+            )
         uv = cls.texture_vertices(appearance.get("vertices-texture"), problems)
         default_tex = appearance.get("default-theme-texture")
         default_mat = appearance.get("default-theme-material")
         return cls(
             textures=textures,
-            materials=[_material(m) for m in raw_materials],
+            materials=materials,
             uv=uv,
             texture_theme=theme or (default_tex if isinstance(default_tex, str) else None),
             material_theme=theme or (default_mat if isinstance(default_mat, str) else None),

@@ -58,7 +58,9 @@ _BUILDING = """<core:cityObjectMember>
 """
 
 
-def _appearance(theme: str, image: str, uv: str, material: str = "0.2 0.4 0.6") -> str:
+def _appearance(
+    theme: str, image: str, uv: str, material: str = "0.2 0.4 0.6", transparency: str = "0.25"
+) -> str:
     return f"""<app:Appearance>
   <app:theme>{theme}</app:theme>
   <app:surfaceDataMember><app:ParameterizedTexture>
@@ -70,7 +72,7 @@ def _appearance(theme: str, image: str, uv: str, material: str = "0.2 0.4 0.6") 
   </app:ParameterizedTexture></app:surfaceDataMember>
   <app:surfaceDataMember><app:X3DMaterial>
    <app:diffuseColor>{material}</app:diffuseColor>
-   <app:transparency>0.25</app:transparency>
+   <app:transparency>{transparency}</app:transparency>
    <app:target>#ms1</app:target>
   </app:X3DMaterial></app:surfaceDataMember>
  </app:Appearance>"""
@@ -83,18 +85,23 @@ def _document(
     themes: tuple[str, ...] = ("photo",),
     uv: str | None = None,
     image: str = "tex/quadrants.png",
+    transparency: str = "0.25",
 ) -> Path:
     (tmp_path / "tex").mkdir(exist_ok=True)
     quadrant_png(tmp_path / "tex" / "quadrants.png")
     coordinates = uv if uv is not None else uv_text(WALL_UV)
     members = "".join(
-        f"<app:appearanceMember>{_appearance(t, image, coordinates)}</app:appearanceMember>"
+        "<app:appearanceMember>"
+        f"{_appearance(t, image, coordinates, transparency=transparency)}"
+        "</app:appearanceMember>"
         for t in themes
     )
     local = ""
     if placement == "local":
         local = "".join(
-            f"<app:appearance>{_appearance(t, image, coordinates)}</app:appearance>" for t in themes
+            f"<app:appearance>{_appearance(t, image, coordinates, transparency=transparency)}"
+            "</app:appearance>"
+            for t in themes
         )
     building = _BUILDING.format(local=local, wall=pos_list(WALL), roof=pos_list(ROOF))
     body = {
@@ -186,6 +193,27 @@ def test_textured_glb_passes_the_khronos_validator(tmp_path: Path) -> None:
     assert_passes_khronos_validator(_document(tmp_path), tmp_path / "wall.glb")
 
 
+@pytest.mark.parametrize("placement", ["end", "local"])
+def test_a_fully_transparent_material_is_reported_once(tmp_path: Path, placement: str) -> None:
+    path = _document(tmp_path, placement=placement, transparency="1")
+    feature, report = read_one(path)
+    assert feature.geometries[0].appearance is not None
+    assert feature.geometries[0].appearance.materials[0].transparency == 1.0  # kept as given
+    invisible = [w for w in report.warnings if "transparency 1.0" in w]
+    assert len(invisible) == 1
+    assert "1 X3DMaterial(s)" in invisible[0] and "1 target surface(s) invisible" in invisible[0]
+    assert str(path) in invisible[0]
+    by_file = report.extra["appearance"]["invisible_materials"]
+    ((key, targets),) = by_file[str(path)].items()
+    assert key.startswith("at line ") and targets == 1
+
+
+def test_a_partly_transparent_material_is_not_reported(tmp_path: Path) -> None:
+    _, report = read_one(_document(tmp_path, transparency="0.999"))
+    assert not [w for w in report.warnings if "transparency" in w]
+    assert "invisible_materials" not in report.extra["appearance"]
+
+
 @pytest.mark.realdata
 def test_geores_and_berlin_read_textures(shared_data: Path) -> None:
     geores = shared_data / "citygml" / "geores_textured" / "geoRES_testdata.xml"
@@ -199,6 +227,10 @@ def test_geores_and_berlin_read_textures(shared_data: Path) -> None:
                     textured += int((g.appearance.polygon_texture >= 0).sum())
                     images.update(t.image for t in g.appearance.textures)
     assert textured > 500
+    # the file's 16 X3DMaterials with transparency 1.0 are reported in one warning
+    (invisible,) = [w for w in report.warnings if "transparency 1.0" in w]
+    assert invisible.split(": ", 1)[1].startswith("16 X3DMaterial(s)")
+    assert len(report.extra["appearance"]["invisible_materials"][str(geores)]) == 16
     assert all(Path(i).parent.name == "appearances" for i in images)
     berlin = shared_data / "citygml" / "berlin_lod2_textured_noimages" / "3890_5819.gml"
     report = JobReport()

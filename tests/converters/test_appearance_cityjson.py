@@ -115,6 +115,21 @@ def test_broken_appearance_is_reported_and_geometry_kept(
     assert skip.id == "b1" and message in skip.reason and "untextured" in skip.reason
 
 
+@pytest.mark.parametrize(("transparency", "warned"), [(1.0, True), (0.999, False)])
+def test_a_fully_transparent_material_is_reported(
+    tmp_path: Path, transparency: float, warned: bool
+) -> None:
+    doc = copy.deepcopy(_DOC)
+    doc["appearance"]["materials"][0]["transparency"] = transparency
+    feature, report = _read(_write(tmp_path, doc))
+    appearance = feature.geometries[0].appearance
+    assert appearance is not None and appearance.materials[0].transparency == transparency
+    invisible = [w for w in report.warnings if "transparency 1.0" in w]
+    assert len(invisible) == warned
+    if warned:
+        assert "1 material(s) with transparency 1.0 (index 0)" in invisible[0]
+
+
 @pytest.mark.realdata
 @pytest.mark.parametrize(
     ("name", "message"),
