@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import shutil
-import subprocess
 import zipfile
 from collections import Counter
 from collections.abc import Iterable
@@ -30,8 +27,9 @@ from citymodel.sources import open as open_source
 from citymodel.tiler.build import TileOptions, build_tileset
 from citymodel.tiler.validate import validate_tileset
 from tests.gltf_reader import read_glb
-from tests.tiler.conftest import CHECK_TILESET, assert_check_tileset_passes
+from tests.tiler.conftest import assert_check_tileset_passes
 from tests.tiler.tileset_walk import WalkedTileset, assert_replace_tree, walk_tileset
+from tests.tileset_render import run_render
 
 pytestmark = [pytest.mark.realdata, pytest.mark.node]
 
@@ -255,20 +253,7 @@ def test_local_engineering_crs_fails_clearly(shared_data: Path, tmp_path: Path) 
 
 def _render(tileset: Path, png: Path, *extra: str) -> dict[str, object]:
     """``check-tileset --render``; skips without node, the tool or Chromium; returns OUT.json."""
-    chromium = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).is_file():
-        pytest.skip(f"chromium is not installed ({chromium}): check-tileset --render needs it")
-    if shutil.which("node") is None or not CHECK_TILESET.is_file():
-        pytest.skip("node or check-tileset is not available")
-    result = subprocess.run(
-        ["bash", str(CHECK_TILESET), str(tileset), "-q", "--render", str(png), *extra],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env={**os.environ, "CHROMIUM_PATH": chromium, "CHECK_TILESET_NO_APT": "1"},
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    result = run_render(tileset, png, *extra)
     assert "errors=0" in result.stdout.strip().splitlines()[-1]
     assert png.is_file() and png.stat().st_size > 10_000
     out: dict[str, object] = json.loads(png.with_suffix(".json").read_text(encoding="utf-8"))

@@ -22,9 +22,6 @@ pixels (white walls, red roofs) and point pixels (ground green) inside the scene
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -36,7 +33,6 @@ from citymodel.synthetic_points import SyntheticPointCloudOptions, write_point_c
 from citymodel.tiler.build import TileOptions, build_tileset
 from citymodel.tiler.combine import combine_tilesets
 from citymodel.tiler.points.build import PointTileOptions, build_point_tileset
-from tests.tiler.conftest import CHECK_TILESET
 from tests.tiler.scene_heights import (
     Buildings,
     HeightReport,
@@ -46,6 +42,7 @@ from tests.tiler.scene_heights import (
     read_buildings,
     read_points,
 )
+from tests.tileset_render import run_render
 
 CITY = SyntheticCityOptions(n_buildings=16, seed=11, tile_size_m=200.0)
 N_POINTS = 240_000
@@ -142,29 +139,7 @@ def test_the_height_check_catches_errors(
 
 
 def _render(tileset: Path, png: Path) -> dict[str, object]:
-    chromium = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).is_file():
-        pytest.skip(f"chromium is not installed ({chromium}): check-tileset --render needs it")
-    if shutil.which("node") is None or not CHECK_TILESET.is_file():
-        pytest.skip("node or check-tileset is not available")
-    result = subprocess.run(
-        [
-            "bash",
-            str(CHECK_TILESET),
-            str(tileset),
-            "-q",
-            "--render",
-            str(png),
-            "--expect-near",
-            NEAR,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env={**os.environ, "CHROMIUM_PATH": chromium, "CHECK_TILESET_NO_APT": "1"},
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    result = run_render(tileset, png, "--expect-near", NEAR)
     assert "errors=0 warnings=0" in result.stdout.strip().splitlines()[-1]
     out: dict[str, object] = json.loads(png.with_suffix(".json").read_text(encoding="utf-8"))
     assert out["pass"] is True, out.get("problems")
