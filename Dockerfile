@@ -19,7 +19,7 @@ ARG NODE_IMAGE=node:20-slim
 # ---- the wheel ---------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS wheel
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-# a C compiler for the compiled CityGML walker (setup.py); the runtime stage gets the built wheel
+# a C compiler for the compiled extensions (setup.py); the runtime stage gets the built wheel
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null \
  && rm -rf /var/lib/apt/lists/*
@@ -30,7 +30,7 @@ COPY converters ./converters
 COPY tiler ./tiler
 RUN pip wheel --no-deps --wheel-dir /dist . \
  && python -c "import glob, sys, zipfile; names = set(zipfile.ZipFile(glob.glob('/dist/citymodel-*.whl')[0]).namelist()); need = ['citymodel/grids/de_bkg_gcg2016.tif', 'citymodel/grids/de_adv_BETA2007.tif', 'citymodel/grids/NOTICE.md', 'citymodel/service/static/index.html', 'citymodel/service/static/viewer.js']; missing = [n for n in need if n not in names]; sys.exit('the wheel lacks ' + ', '.join(missing) if missing else 0)" \
- && python -c "import glob, sys, zipfile; names = zipfile.ZipFile(glob.glob('/dist/citymodel-*.whl')[0]).namelist(); sys.exit(0 if any(n.startswith('citymodel/converters/_citygml_fastwalk.') and n.endswith('.so') for n in names) else 'the wheel lacks the compiled CityGML walker')"
+ && python -c "import glob, sys, zipfile; names = zipfile.ZipFile(glob.glob('/dist/citymodel-*.whl')[0]).namelist(); missing = [m for m in ('citymodel/converters/_citygml_fastwalk.', 'citymodel/tiler/points/_kernels.') if not any(n.startswith(m) and n.endswith('.so') for n in names)]; sys.exit('the wheel lacks the compiled extensions ' + ', '.join(missing) if missing else 0)"
 
 # ---- CesiumJS from npm (the viewer needs no internet at run time) -------------------------
 FROM ${NODE_IMAGE} AS cesium

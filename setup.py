@@ -1,10 +1,14 @@
-"""Builds the optional compiled CityGML walker (``converters/_citygml_fastwalk.pyx``).
+"""Builds the optional compiled extensions.
 
-Everything else is declared in pyproject.toml. The extension is optional: without Cython, the
-lxml headers or a C compiler the package installs without it, and the reader uses its
-pure-Python walk (same output, slower). ``CITYMODEL_NO_EXTENSIONS=1`` skips it on purpose.
-The extension is compiled against the lxml headers of the build; at run time it is used only
-with an lxml of the same major version (converters/_citygml_fast.py).
+- ``converters/_citygml_fastwalk.pyx``: the compiled CityGML walker. It is compiled against the
+  lxml headers of the build; at run time it is used only with an lxml of the same major
+  version (converters/_citygml_fast.py).
+- ``tiler/points/_kernels.pyx``: the point tiler's per-point loops (tiler/points/kernels.py).
+  Compiled with ``-ffp-contract=off`` so that its results equal the numpy code bit for bit.
+
+Everything else is declared in pyproject.toml. Both are optional: without Cython, the lxml
+headers or a C compiler the package installs without them and uses its pure-Python/numpy code
+(same output, slower). ``CITYMODEL_NO_EXTENSIONS=1`` skips them on purpose.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from pathlib import Path
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-_SOURCE = "converters/_citygml_fastwalk.pyx"
+_WALKER = "converters/_citygml_fastwalk.pyx"
+_KERNELS = "tiler/points/_kernels.pyx"
 
 
 def _note(message: str) -> None:
-    sys.stderr.write(f"citymodel: {message}; the CityGML reader will use its Python walk\n")
+    sys.stderr.write(f"citymodel: {message}; the pure-Python code will be used instead\n")
 
 
 class _OptionalBuildExt(build_ext):
@@ -42,24 +47,29 @@ class _OptionalBuildExt(build_ext):
 def _extensions() -> list[Extension]:
     if os.environ.get("CITYMODEL_NO_EXTENSIONS", "").strip() not in {"", "0"}:
         return []
-    if not Path(_SOURCE).exists():
-        return []
     try:
         import lxml
         from Cython.Build import cythonize
     except ImportError as err:
         _note(f"Cython or lxml missing at build time ({err})")
         return []
-    extension = Extension(
-        "citymodel.converters._citygml_fastwalk",
-        [_SOURCE],
-        include_dirs=lxml.get_include(),
-    )
-    try:
-        return list(cythonize([extension], build_dir="build/cython", quiet=True))
-    except Exception as err:
-        _note(f"Cython failed ({err})")
-        return []
+    # Exact IEEE arithmetic in the point kernels: no fused multiply-add (GCC, Clang).
+    exact = [] if sys.platform == "win32" else ["-ffp-contract=off"]
+    extensions = [
+        Extension(
+            "citymodel.converters._citygml_fastwalk", [_WALKER], include_dirs=lxml.get_include()
+        ),
+        Extension("citymodel.tiler.points._kernels", [_KERNELS], extra_compile_args=exact),
+    ]
+    built = []
+    for extension in extensions:
+        if not Path(extension.sources[0]).exists():
+            continue
+        try:
+            built.extend(cythonize([extension], build_dir="build/cython", quiet=True))
+        except Exception as err:
+            _note(f"Cython failed on {extension.sources[0]} ({err})")
+    return built
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": _OptionalBuildExt})

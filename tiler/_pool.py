@@ -10,10 +10,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from citymodel._pool import IN_FLIGHT_PER_JOB, _LogRelay, _portable
+from citymodel._pool import (
+    IN_FLIGHT_PER_JOB,
+    _LogRelay,
+    _portable,
+    default_jobs,
+    start_fork_server,
+)
 from citymodel._pool import TaskRunner as _TaskRunner
 
-__all__ = ["IN_FLIGHT_PER_JOB", "PRELOAD", "TaskRunner", "_LogRelay", "_portable"]
+__all__ = [
+    "IN_FLIGHT_PER_JOB",
+    "PRELOAD",
+    "TaskRunner",
+    "_LogRelay",
+    "_portable",
+    "default_jobs",
+    "start_fork_server",
+]
 
 PRELOAD: Final = (
     "citymodel.tiler.build",

@@ -8,7 +8,7 @@ satisfies :class:`FormatPlugin`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -140,14 +140,26 @@ def format_by_name(name: str) -> FormatPlugin:
         raise UnsupportedFormatError(f"unknown format {name!r}; known formats: {known}") from None
 
 
-def format_for(path: Path) -> FormatPlugin:
+def format_for(path: Path, *, first: Sequence[str] = ()) -> FormatPlugin:
     """Find the format of ``path`` by sniffing its header.
+
+    Parameters
+    ----------
+    path
+        The file.
+    first
+        Names of plug-ins to ask before the others (the likely ones, e.g. by file name):
+        the others are then not imported when one of these recognises the file.
 
     Raises
     ------
     UnsupportedFormatError
         When no registered format recognises the file.
     """
+    for name in first:
+        plugin = _load(name) if name in _registered() else None
+        if plugin is not None and plugin.sniff(path):
+            return plugin
     for plugin in _formats():
         if plugin.sniff(path):
             return plugin

@@ -39,6 +39,9 @@ INPUT_SUFFIXES: tuple[str, ...] = (
 
 POINT_SUFFIXES: tuple[str, ...] = (".las", ".laz")
 """Suffixes of point cloud files (LAS, LAZ, COPC ``.copc.laz``) picked up in folders."""
+POINT_FORMATS: tuple[str, ...] = ("las",)
+"""The format plug-ins asked first about a file with a point cloud suffix (it is then
+recognised without importing the city model formats)."""
 
 Inputs = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 """Files, folders or glob patterns: one, or an iterable of them."""
@@ -142,11 +145,13 @@ def expand_inputs(items: Inputs, *, suffixes: tuple[str, ...] = INPUT_SUFFIXES) 
 def is_point_cloud(path: Path) -> bool:
     """True when the format that reads ``path`` (found by content) is a point format (LAS/LAZ/COPC).
 
-    Formats are tried in registration order and imported only as far as needed; a file no
-    format recognises is not a point cloud.
+    Formats are tried in registration order (the point formats first for a file with a point
+    cloud suffix) and imported only as far as needed; a file no format recognises is not a
+    point cloud.
     """
+    first = POINT_FORMATS if path.suffix.lower() in POINT_SUFFIXES else ()
     try:
-        plugin = format_for(path)
+        plugin = format_for(path, first=first)
     except UnsupportedFormatError:
         return False
     return getattr(plugin, "kind", "features") == "points"

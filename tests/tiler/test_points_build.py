@@ -21,7 +21,8 @@ from citymodel.crs import Georeferencer
 from citymodel.errors import CRSError, InputError, StrictModeError, TilingError
 from citymodel.ops.frames import ecef_to_local
 from citymodel.report import JobReport
-from citymodel.tiler.points.build import PointTileOptions, build_point_tileset, split_point_inputs
+from citymodel.sources import split_point_inputs
+from citymodel.tiler.points.build import PointTileOptions, build_point_tileset
 from tests.tiler.points_helpers import (
     PointTile,
     box_excess,
@@ -456,9 +457,9 @@ def loaded(_):
 
 if __name__ == "__main__":
     from citymodel.tiler.executor import open_runner
-    from citymodel.tiler.points.build import _WORKER_MODULES
+    from citymodel.tiler.points import WORKER_MODULES
 
-    with open_runner("local", jobs=2, preload=_WORKER_MODULES) as runner:
+    with open_runner("local", jobs=2, preload=WORKER_MODULES) as runner:
         runner.start()
         print(sorted({n for found in runner.map(loaded, range(4)) for n in found}))
 """

@@ -54,17 +54,12 @@ from citymodel.errors import TilingError
 from citymodel.ops.frames import local_to_ecef
 from citymodel.placement import GCG2016_CREDIT
 from citymodel.report import JobReport
-from citymodel.sources import (
-    POINT_SUFFIXES,
-    Inputs,
-    expand_inputs,
-    is_point_cloud,
-    split_point_inputs,
-)
+from citymodel.sources import POINT_SUFFIXES, Inputs, expand_inputs
 from citymodel.tiler._output import OutputTarget, scratch_folder
-from citymodel.tiler.build import default_jobs
+from citymodel.tiler._pool import default_jobs
 from citymodel.tiler.executor import EXECUTORS, Executor, Runner, open_runner
 from citymodel.tiler.implicit import write_implicit
+from citymodel.tiler.points import WORKER_MODULES
 from citymodel.tiler.points.content import PointContentSpec
 from citymodel.tiler.points.frame import OctreeFrame
 from citymodel.tiler.points.nodes import (
@@ -112,8 +107,6 @@ __all__ = [
     "PointProgress",
     "PointTileOptions",
     "build_point_tileset",
-    "is_point_cloud",
-    "split_point_inputs",
 ]
 
 log = logging.getLogger(__name__)
@@ -354,18 +347,6 @@ class _Stats:
                 self.workers[usage.pid] = usage
 
 
-_WORKER_MODULES = (
-    "laspy",
-    "citymodel.converters.las",
-    "citymodel.tiler.points.scan",
-    "citymodel.tiler.points.spill",
-    "citymodel.tiler.points.nodes",
-)
-"""What the point tasks import, preloaded in a local pool's ``forkserver`` (instead of the city
-model tiler's modules): every worker forks with them imported. Without, each worker imported
-them itself on its first task: 0.6 CPU-s per worker and job."""
-
-
 class _WarmUp:
     """Start the workers of a local pool and prime their reader caches, in the background.
 
@@ -456,7 +437,7 @@ def build_point_tileset(
             scheduler=opts.scheduler,
             shared=(scratch, target.staging),
             inputs=paths,
-            preload=_WORKER_MODULES,
+            preload=WORKER_MODULES,
         ) as runner:
             scanned = job.scan(runner, paths)
             results = job.spill(runner, scanned)

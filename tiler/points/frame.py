@@ -28,10 +28,12 @@ from citymodel._typing import Float64Array
 from citymodel.crs import ecef_to_geodetic
 from citymodel.ops.frames import ecef_to_local, enu_to_ecef_matrix
 from citymodel.tiler.keys import MAX_LEVEL_OCTREE, morton_decode_3d
+from citymodel.tiler.points.kernels import COMPILED
 
 __all__ = [
     "CACHE_POINTS",
     "CODE_LEVELS",
+    "Encoded",
     "OctreeFrame",
     "UInt64Array",
     "code_shift",
@@ -81,6 +83,29 @@ def code_shift(level: int) -> np.uint64:
     if not 0 <= level <= CODE_LEVELS:
         raise ValueError(f"octree level {level} outside [0, {CODE_LEVELS}]")
     return np.uint64(3 * (CODE_LEVELS - level))
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """Octree codes of a batch of ENU positions, their bounds, and the points beyond the cube.
+
+    Attributes
+    ----------
+    codes
+        (N,) uint64 point codes (points beyond the cube get the nearest step's).
+    lower, upper
+        (3,) ENU bounds of the positions, metres (``inf``/``-inf`` for no points).
+    outside
+        Points beyond the cube.
+    excess
+        The largest distance of a point beyond the cube, metres (0 when none is).
+    """
+
+    codes: UInt64Array
+    lower: Float64Array
+    upper: Float64Array
+    outside: int
+    excess: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +229,35 @@ class OctreeFrame:
                 else:
                     code[...] = part
         return codes, excess
+
+    def encode(self, enu: Float64Array) -> Encoded | None:
+        """:meth:`codes` and bounds of (N, 3) ENU positions; None when one is not finite.
+
+        The compiled kernel when built (one loop over the points), else :meth:`codes` and
+        :func:`column_bounds`; both give the same results.
+        """
+        enu = np.ascontiguousarray(enu, dtype=np.float64)
+        n = enu.shape[0]
+        if COMPILED is not None:
+            codes = np.empty(n, dtype=np.uint64)
+            lx, ly, lz = self.cube_min
+            finite, lo, hi, outside, excess = COMPILED.encode(
+                enu, lx, ly, lz, _STEPS / self.edge, self.edge, codes
+            )
+            if not finite or lo is None or hi is None:
+                return None
+            return Encoded(codes, np.array(lo), np.array(hi), outside, excess)
+        if not np.isfinite(enu).all():
+            return None
+        if n == 0:
+            return Encoded(
+                np.zeros(0, np.uint64), np.full(3, math.inf), np.full(3, -math.inf), 0, 0.0
+            )
+        codes, beyond = self.codes(enu)
+        lower, upper = column_bounds(enu)
+        if beyond is None:
+            return Encoded(codes, lower, upper, 0, 0.0)
+        return Encoded(codes, lower, upper, int((beyond > 0.0).sum()), float(beyond.max()))
 
     def node_edge(self, level: int) -> float:
         """Edge length of a node at ``level``, metres."""

@@ -36,6 +36,7 @@ from citymodel._typing import Float64Array
 from citymodel.crs import Georeferencer
 from citymodel.ops.frames import ecef_to_local
 from citymodel.tiler.points.frame import CACHE_POINTS, column_bounds
+from citymodel.tiler.points.kernels import COMPILED
 
 __all__ = ["STEP_M", "TOLERANCE_M", "LatticeGeoreferencer"]
 
@@ -63,7 +64,7 @@ class _Lattice:
     nx: int
     ny: int
     z0: float
-    a: tuple[Float64Array, ...]  # 12 arrays (cells,): component k, term j at index 4 k + j
+    a: Float64Array  # (12, cells): component k, term j in row 4 k + j
     b: Float64Array  # (4, 3): bilinear terms of B in the batch's unit square
     valid: npt.NDArray[np.bool_] | None  # (cells,); None when every cell is valid
 
@@ -103,16 +104,19 @@ class LatticeGeoreferencer:
             (N, 3) float64; ``inf`` rows where PROJ cannot transform the point.
         """
         n = xyz.shape[0]
-        lattice = self._lattice(xyz) if n >= _MIN_POINTS else None
+        lattice = None
+        if n >= _MIN_POINTS:
+            xyz = np.ascontiguousarray(xyz, dtype=np.float64)
+            lo, hi, low, high = _bounds(xyz)
+            lattice = self._lattice(xyz, lo, hi)
         if lattice is None:
             self.exact_batches += 1
             return self.exact(xyz)
         enu, inside = _interpolate(lattice, xyz)
-        if not inside.all():
+        if inside is not None:
             enu[~inside] = self.exact(xyz[~inside])
         check = np.linspace(0, n - 1, min(n, _CHECK_POINTS)).astype(np.int64)
-        z = xyz[:, 2]
-        check = np.union1d(check, [int(np.argmin(z)), int(np.argmax(z))])
+        check = np.union1d(check, [low, high])
         truth = self.exact(xyz[check])
         usable = np.isfinite(truth).all(axis=1) & np.isfinite(enu[check]).all(axis=1)
         error = float(np.abs(enu[check][usable] - truth[usable]).max(initial=0.0))
@@ -122,8 +126,7 @@ class LatticeGeoreferencer:
             return self.exact(xyz)
         return enu
 
-    def _lattice(self, xyz: Float64Array) -> _Lattice | None:
-        lo, hi = column_bounds(xyz)
+    def _lattice(self, xyz: Float64Array, lo: Float64Array, hi: Float64Array) -> _Lattice | None:
         if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
             return None
         cx, cy = (lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0
@@ -155,31 +158,48 @@ class LatticeGeoreferencer:
         # height unit), turns by 1.6e-4 per km: bilinear over the batch is exact to 1e-8.
         a00, a10, a01, a11 = a[:-1, :-1], a[1:, :-1], a[:-1, 1:], a[1:, 1:]
         terms = [a00, a10 - a00, a01 - a00, a11 - a10 - a01 + a00]
-        coefficients = tuple(
-            np.ascontiguousarray(terms[j][:, :, k].ravel()) for k in range(3) for j in range(4)
-        )
+        coefficients = np.stack([terms[j][:, :, k].ravel() for k in range(3) for j in range(4)])
         b00, b10, b01, b11 = b[0, 0], b[-1, 0], b[0, -1], b[-1, -1]
-        b_terms = np.stack([b00, b10 - b00, b01 - b00, b11 - b10 - b01 + b00])
-        valid = np.asarray(np.isfinite(np.stack(coefficients)).all(axis=0), dtype=bool)
+        b_terms = np.ascontiguousarray(np.stack([b00, b10 - b00, b01 - b00, b11 - b10 - b01 + b00]))
+        valid = np.asarray(np.isfinite(coefficients).all(axis=0), dtype=bool)
         if not np.isfinite(b_terms).all():
             return None
         mask: npt.NDArray[np.bool_] | None = None
         if not valid.all():
             mask = valid
-            coefficients = tuple(np.where(valid, c, 0.0) for c in coefficients)
+            coefficients = np.where(valid, coefficients, 0.0)
         return _Lattice(float(lo[0]), float(lo[1]), dx, dy, nx, ny, z0, coefficients, b_terms, mask)
+
+
+def _bounds(xyz: Float64Array) -> tuple[Float64Array, Float64Array, int, int]:
+    """Per-column bounds of (N, 3) coordinates and the rows of the lowest and highest z."""
+    if COMPILED is not None:
+        lo, hi, low, high = COMPILED.xyz_bounds(xyz)
+        return np.array(lo), np.array(hi), low, high
+    lo_, hi_ = column_bounds(xyz)
+    z = xyz[:, 2]
+    return lo_, hi_, int(np.argmin(z)), int(np.argmax(z))
 
 
 def _interpolate(
     lattice: _Lattice, xyz: Float64Array
-) -> tuple[Float64Array, npt.NDArray[np.bool_]]:
+) -> tuple[Float64Array, npt.NDArray[np.bool_] | None]:
     """A (bilinear per cell) + (z - z0) B (bilinear per batch) per point.
 
-    Also returns per point whether its cell's corners all had values. Works through the
-    points in cache-sized slices (twice as fast as whole-array temporaries).
+    Also returns per point whether its cell's corners all had values (None: all had). The
+    compiled kernel when built; else numpy, through the points in cache-sized slices (twice as
+    fast as whole-array temporaries). Both compute the same operations in the same order.
     """
     n = xyz.shape[0]
     enu = np.empty((n, 3))
+    if COMPILED is not None:
+        flags = np.empty(n, dtype=np.uint8)
+        valid = None if lattice.valid is None else lattice.valid.view(np.uint8)
+        everywhere = COMPILED.interpolate(
+            xyz, lattice.x0, lattice.y0, lattice.dx, lattice.dy, lattice.nx, lattice.ny,
+            lattice.z0, lattice.a, lattice.b, valid, enu, flags,
+        )  # fmt: skip
+        return enu, None if everywhere else flags.view(bool)
     inside = np.ones(n, dtype=bool)
     a, b = lattice.a, lattice.b
     for start in range(0, n, CACHE_POINTS):
@@ -205,4 +225,4 @@ def _interpolate(
             out[:, k] = value
         if lattice.valid is not None:
             inside[start : start + CACHE_POINTS] = lattice.valid[cell]
-    return enu, inside
+    return enu, None if lattice.valid is None or inside.all() else inside

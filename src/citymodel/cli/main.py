@@ -56,12 +56,16 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    """``--version``: the version, and whether the compiled CityGML walker is in use."""
+    """``--version``: the version, and whether the compiled extensions are in use."""
     if not value or ctx.resilient_parsing:
         return
     from citymodel.converters._citygml_fast import status  # lxml only when asked
+    from citymodel.tiler.points.kernels import status as kernels
 
-    click.echo(f"citymodel, version {__version__}\ncompiled CityGML walker: {status()}")
+    click.echo(
+        f"citymodel, version {__version__}\ncompiled CityGML walker: {status()}\n"
+        f"compiled point kernels: {kernels()}"
+    )
     ctx.exit()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -31,7 +32,8 @@ from citymodel.cli.tile_points import (
     tile_points,
 )
 from citymodel.remote import is_url
-from citymodel.tiler.build import TileOptions, build_tileset, default_jobs
+from citymodel.sources import POINT_SUFFIXES
+from citymodel.tiler._pool import default_jobs, start_fork_server
 
 __all__ = ["tile"]
 
@@ -130,6 +132,8 @@ def tile(
             "implicit tiling needs --tiles-version 1.1", param_hint="--implicit"
         )
     remote_inputs = any(is_url(text) for text in inputs)
+    if not remote_inputs:
+        _start_point_workers(inputs, jobs, resolve_executor(executor, scheduler))
     kind, point_paths = ("features", []) if remote_inputs else choose_tiler(inputs)
     if kind == "points":
         if is_url(output):
@@ -172,6 +176,8 @@ def tile(
             )
         return
     refuse_point_options(classes, points_per_tile, extra_dims)
+    from citymodel.tiler.build import TileOptions, build_tileset  # not for point clouds
+
     options = TileOptions(
         jobs=jobs if jobs is not None else default_jobs(),
         implicit=implicit,
@@ -218,3 +224,19 @@ def tile(
             f"{100 * packed['ratio']:.0f} %)",
             err=True,
         )
+
+
+def _start_point_workers(inputs: Sequence[str], jobs: int | None, executor: str) -> None:
+    """Start the point workers' fork server at once when the inputs look like point clouds.
+
+    Judged by file name only (``.las``/``.laz``), before the inputs are recognised by content
+    and the tiler is imported: the fork server's imports (about 0.8 s) then overlap this
+    process's. A wrong guess costs nothing but that idle process (mixed or unreadable inputs
+    stop the job anyway).
+    """
+    if executor != "local" or (jobs if jobs is not None else default_jobs()) < 2:
+        return
+    if inputs and all(Path(text).suffix.lower() in POINT_SUFFIXES for text in inputs):
+        from citymodel.tiler.points import WORKER_MODULES
+
+        start_fork_server(WORKER_MODULES)
