@@ -180,17 +180,32 @@ def run_measured(
     return Measured(proc.returncode, seconds, peak / 2**20, stdout, stderr, sum(cpu.values()))
 
 
+def _run_check(tool: Path, path: Path) -> tuple[int, list[str], str]:
+    result = subprocess.run(
+        ["bash", str(tool), str(path)], capture_output=True, text=True, check=False
+    )
+    return result.returncode, result.stdout.strip().splitlines(), result.stderr
+
+
 def check_tileset(path: Path) -> tuple[bool, str]:
-    """Run ../shared/tools/check-tileset; (passed, summary line). (False, reason) if unavailable."""
+    """Run ../shared/tools/check-tileset; (passed, summary line). (False, reason) if unavailable.
+
+    The loaders.gl walk fetches every tile from its own loopback HTTP server; on large tilesets
+    it sometimes fails with "fetch failed" (a connection the server closed while the client
+    reused it: a property of the tool, the same bytes pass when checked again). Only that
+    failure is checked once more, and the summary says so.
+    """
     tool = REPO.parent / "shared" / "tools" / "check-tileset"
     if not tool.is_file() or shutil.which("node") is None:
         return False, "check-tileset unavailable (needs ../shared/tools and node)"
-    result = subprocess.run(
-        ["bash", str(tool), str(path), "-q"], capture_output=True, text=True, check=False
-    )
-    lines = result.stdout.strip().splitlines()
-    if not lines:
-        return False, result.stderr.strip()[-300:]
+    code, lines, stderr = _run_check(tool, path)
+    note = ""
     failed = [line.split()[1] for line in lines if line.startswith("-- ") and " FAIL " in line]
-    summary = lines[-1] + (f" (failed: {', '.join(failed)})" if failed else "")
-    return result.returncode == 0, summary
+    if failed == ["loaders"] and any("fetch failed" in line for line in lines):
+        code, lines, stderr = _run_check(tool, path)
+        note = " (loaders walk checked twice: the first failed with 'fetch failed')"
+    if not lines:
+        return False, stderr.strip()[-300:]
+    failed = [line.split()[1] for line in lines if line.startswith("-- ") and " FAIL " in line]
+    summary = lines[-1] + (f" (failed: {', '.join(failed)})" if failed else "") + note
+    return code == 0, summary

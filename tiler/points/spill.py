@@ -37,7 +37,6 @@ from citymodel.tiler.points.frame import (
     OctreeFrame,
     UInt64Array,
     code_shift,
-    column_bounds,
 )
 from citymodel.tiler.points.georef import LatticeGeoreferencer
 from citymodel.tiler.points.records import (
@@ -198,8 +197,7 @@ class _Bounds:
     lower: npt.NDArray[np.float64] = field(default_factory=lambda: np.full(3, math.inf))
     upper: npt.NDArray[np.float64] = field(default_factory=lambda: np.full(3, -math.inf))
 
-    def add(self, enu: npt.NDArray[np.float64]) -> None:
-        lo, hi = column_bounds(enu)
+    def add(self, lo: npt.NDArray[np.float64], hi: npt.NDArray[np.float64]) -> None:
         np.minimum(self.lower, lo, out=self.lower)
         np.maximum(self.upper, hi, out=self.upper)
 
@@ -258,20 +256,21 @@ def spill_range(task: SpillTask, chunks: Iterator[PointChunk] | None = None) -> 
         for chunk in chunks if chunks is not None else _chunks(task):
             read += len(chunk)
             enu = lattice.to_enu(chunk.xyz)
-            if not np.isfinite(enu).all():  # rows PROJ could not transform (GEO-4)
+            encoded = frame.encode(enu)
+            if encoded is None:  # rows PROJ could not transform (GEO-4)
                 finite = np.asarray(np.isfinite(enu).all(axis=1), dtype=bool)
                 dropped += int((~finite).sum())
                 chunk = chunk.select(finite)
                 enu = enu[finite]
+                encoded = frame.encode(enu)
+                assert encoded is not None
             if len(chunk) == 0:
                 continue
-            codes, beyond = frame.codes(enu)
-            if beyond is not None:
-                outside += int((beyond > 0.0).sum())
-                excess = max(excess, float(beyond.max()))
-            bounds.add(enu)
-            order = np.argsort(codes, kind="stable")
-            columns = task.layout.columns_of(codes, enu, chunk.attributes).take(order)
+            outside += encoded.outside
+            excess = max(excess, encoded.excess)
+            bounds.add(encoded.lower, encoded.upper)
+            order = np.argsort(encoded.codes, kind="stable")
+            columns = task.layout.columns_of(encoded.codes, enu, chunk.attributes).take(order)
             size = write_block(run, columns, task.layout, task.run)
             sorted_codes = columns.codes
             blocks.append(
