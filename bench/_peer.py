@@ -187,23 +187,36 @@ def _run_check(tool: Path, path: Path) -> tuple[int, list[str], str]:
     return result.returncode, result.stdout.strip().splitlines(), result.stderr
 
 
+_FETCH_RETRIES = 2
+"""Further checks after check-tileset's loaders walk failed only with "fetch failed"."""
+
+
+def _fetch_flake(lines: list[str]) -> bool:
+    """True when the only failed check is the loaders walk, failing with "fetch failed"."""
+    failed = [line.split()[1] for line in lines if line.startswith("-- ") and " FAIL " in line]
+    return failed == ["loaders"] and any("fetch failed" in line for line in lines)
+
+
 def check_tileset(path: Path) -> tuple[bool, str]:
     """Run ../shared/tools/check-tileset; (passed, summary line). (False, reason) if unavailable.
 
-    The loaders.gl walk fetches every tile from its own loopback HTTP server; on large tilesets
-    it sometimes fails with "fetch failed" (a connection the server closed while the client
-    reused it: a property of the tool, the same bytes pass when checked again). Only that
-    failure is checked once more, and the summary says so.
+    The loaders.gl walk fetches every tile from a loopback HTTP server running in its own Node
+    process; on tilesets of a few hundred tiles it fails about every second run with "fetch
+    failed" on one random tile (measured on an idle machine; the same bytes pass when checked
+    again). Only that failure is checked again, at most :data:`_FETCH_RETRIES` times, and the
+    summary says how often it happened.
     """
     tool = REPO.parent / "shared" / "tools" / "check-tileset"
     if not tool.is_file() or shutil.which("node") is None:
         return False, "check-tileset unavailable (needs ../shared/tools and node)"
     code, lines, stderr = _run_check(tool, path)
-    note = ""
-    failed = [line.split()[1] for line in lines if line.startswith("-- ") and " FAIL " in line]
-    if failed == ["loaders"] and any("fetch failed" in line for line in lines):
+    flakes = 0
+    while flakes < _FETCH_RETRIES and _fetch_flake(lines):
+        flakes += 1
         code, lines, stderr = _run_check(tool, path)
-        note = " (loaders walk checked twice: the first failed with 'fetch failed')"
+    note = (
+        f" (checked {flakes + 1} times: loaders 'fetch failed' {flakes}x before)" if flakes else ""
+    )
     if not lines:
         return False, stderr.strip()[-300:]
     failed = [line.split()[1] for line in lines if line.startswith("-- ") and " FAIL " in line]

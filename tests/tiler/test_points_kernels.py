@@ -21,6 +21,7 @@ import pytest
 from citymodel.crs import Georeferencer
 from citymodel.ops.frames import enu_to_ecef_matrix
 from citymodel.tiler.keys import morton_encode_3d
+from citymodel.tiler.points import content as content_module
 from citymodel.tiler.points import frame as frame_module
 from citymodel.tiler.points import georef as georef_module
 from citymodel.tiler.points import kernels
@@ -28,9 +29,10 @@ from citymodel.tiler.points import octree as octree_module
 from citymodel.tiler.points.frame import OctreeFrame
 from citymodel.tiler.points.georef import LatticeGeoreferencer
 from citymodel.tiler.points.octree import closest_per_voxel, index_subtree
+from citymodel.tiler.points.records import PointColumns
 
 _T = TypeVar("_T")
-_MODULES = (frame_module, georef_module, octree_module)
+_MODULES = (content_module, frame_module, georef_module, octree_module)
 
 
 def _both(monkeypatch: pytest.MonkeyPatch, run: Callable[[], _T]) -> tuple[_T, _T]:
@@ -194,3 +196,16 @@ def test_subtree_index_is_identical(monkeypatch: pytest.MonkeyPatch) -> None:
 
     compiled, plain = _both(monkeypatch, run)
     assert np.array_equal(compiled, plain)
+
+
+def test_content_offsets_are_identical(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(6)
+    enu = rng.random((5_000, 3)) * np.array([70.0, 70.0, 30.0]) + np.array([1234.5, -987.6, 55.0])
+    points = PointColumns(np.zeros(len(enu), np.uint64), enu, {})
+    compiled, plain = _both(monkeypatch, lambda: content_module._local_positions(points))
+    assert compiled.offsets.dtype == plain.offsets.dtype == np.float32
+    assert np.array_equal(compiled.offsets, plain.offsets)
+    assert np.array_equal(compiled.origin, plain.origin)
+    assert np.array_equal(compiled.small, plain.small)
+    assert np.array_equal(compiled.large, plain.large)
+    assert (compiled.lower, compiled.upper) == (plain.lower, plain.upper)

@@ -46,3 +46,8 @@ def closest_per_voxel(
     shift: int,
     out: npt.NDArray[np.int64],
 ) -> int: ...
+def local_offsets(
+    enu: npt.NDArray[np.float64], out: npt.NDArray[np.float32]
+) -> tuple[
+    tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]
+]: ...

@@ -247,3 +247,44 @@ def closest_per_voxel(
         out[m] = best_i
         m += 1
     return m
+
+
+def local_offsets(const double[:, ::1] enu, float[:, ::1] out):
+    """Float32 offsets of (N, 3) positions from the centre of their bounds (N >= 1).
+
+    Returns ``(origin, small, large)``: the centre (float64) and the per-column bounds of the
+    offsets (as float32 values). Positions must be finite.
+    """
+    cdef Py_ssize_t n = enu.shape[0], i
+    cdef int k
+    cdef double lo[3]
+    cdef double hi[3]
+    cdef double origin[3]
+    cdef float small[3]
+    cdef float large[3]
+    cdef double v
+    cdef float f
+    for k in range(3):
+        lo[k] = enu[0, k]
+        hi[k] = enu[0, k]
+    with nogil:
+        for i in range(n):
+            for k in range(3):
+                v = enu[i, k]
+                if v < lo[k]:
+                    lo[k] = v
+                if v > hi[k]:
+                    hi[k] = v
+        for k in range(3):
+            origin[k] = (lo[k] + hi[k]) / 2.0
+            small[k] = <float>(enu[0, k] - origin[k])
+            large[k] = small[k]
+        for i in range(n):
+            for k in range(3):
+                f = <float>(enu[i, k] - origin[k])
+                out[i, k] = f
+                if f < small[k]:
+                    small[k] = f
+                if f > large[k]:
+                    large[k] = f
+    return (origin[0], origin[1], origin[2]), (small[0], small[1], small[2]), (large[0], large[1], large[2])

@@ -51,6 +51,7 @@ from citymodel.converters.gltf_binary import (
 )
 from citymodel.ops.frames import Z_UP_TO_Y_UP, to_gltf_matrix
 from citymodel.tiler.points.frame import column_bounds
+from citymodel.tiler.points.kernels import COMPILED
 from citymodel.tiler.points.records import AttributeSpec, PointColumns, RecordLayout
 
 __all__ = [
@@ -201,10 +202,17 @@ def _local_positions(points: PointColumns) -> _Local:
         raise ValueError("a point content needs at least one point")
     if not np.isfinite(enu).all():
         raise ValueError("point positions contain NaN or infinite values")
-    low, high = column_bounds(enu)
-    origin = (low + high) / 2.0
-    offsets = (enu - origin).astype(np.float32)
-    small, large = column_bounds(offsets)
+    if COMPILED is not None:  # one pass, the same values (tiler/points/kernels.py)
+        offsets = np.empty(enu.shape, dtype=np.float32)
+        centre, low32, high32 = COMPILED.local_offsets(np.ascontiguousarray(enu), offsets)
+        origin = np.array(centre)
+        small = np.array(low32, dtype=np.float32)
+        large = np.array(high32, dtype=np.float32)
+    else:
+        low, high = column_bounds(enu)
+        origin = (low + high) / 2.0
+        offsets = (enu - origin).astype(np.float32)
+        small, large = column_bounds(offsets)
     return _Local(
         offsets,
         origin,

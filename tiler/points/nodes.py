@@ -174,8 +174,11 @@ def _write_content(points: PointColumns, level: int, prefix: int, shared: Shared
     encoded = encode_points(points, shared.content)
     path = shared.staging / content_uri(level, prefix, shared)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(encoded.data)
+        try:
+            path.write_bytes(encoded.data)
+        except FileNotFoundError:  # the first content of its folder
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(encoded.data)
     except OSError as err:
         raise OutputError(f"{path}: cannot write tile content: {err.strerror}") from err
     return NodeInfo(level, prefix, encoded.count, encoded.lower, encoded.upper, len(encoded.data))
