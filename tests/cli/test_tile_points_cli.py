@@ -136,3 +136,66 @@ def test_convert_refuses_a_point_cloud_with_a_pointer_to_tile(tmp_path: Path) ->
     assert result.exit_code == 1
     assert "scan.laz" in result.output and "citymodel tile" in result.output
     assert not (tmp_path / "x.glb").exists()
+
+
+@pytest.mark.parametrize(
+    ("inputs", "jobs", "executor", "started"),
+    [
+        (["a.laz", "b.LAS"], None, "local", True),
+        (["scan/*.laz"], "2", "local", True),
+        (["a.laz"], "1", "local", False),  # one job: no pool
+        (["a.laz", "city.gml"], "2", "local", False),  # mixed: a usage error follows
+        (["city.gml"], "2", "local", False),
+        (["a.laz"], "2", "dask", False),  # Dask workers have no fork server
+    ],
+)
+def test_point_workers_start_before_the_tiler_is_imported(
+    monkeypatch: pytest.MonkeyPatch,
+    inputs: list[str],
+    jobs: str | None,
+    executor: str,
+    started: bool,
+) -> None:
+    from citymodel.cli import tile as tile_command
+
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(tile_command, "start_fork_server", lambda modules: calls.append(modules))
+    monkeypatch.setattr(tile_command, "default_jobs", lambda: 2)
+    tile_command._start_point_workers(inputs, None if jobs is None else int(jobs), executor)
+    if started:
+        from citymodel.tiler.points import WORKER_MODULES
+
+        assert calls == [WORKER_MODULES]
+    else:
+        assert calls == []
+
+
+_EARLY_SERVER = """
+import sys
+
+
+def loaded(_):
+    return [n for n in ("citymodel.converters.las", "laspy", "lxml.etree") if n in sys.modules]
+
+
+if __name__ == "__main__":
+    from citymodel.tiler._pool import PRELOAD, TaskRunner, start_fork_server
+    from citymodel.tiler.points import WORKER_MODULES
+
+    start_fork_server(WORKER_MODULES)
+    # a pool made later (here with the city tiler's preload) forks from the running server
+    with TaskRunner(2, preload=PRELOAD) as runner:
+        print(sorted({n for found in runner.map(loaded, range(4)) for n in found}))
+"""
+
+
+def test_a_fork_server_started_early_serves_the_later_pool(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "early_server.py"
+    script.write_text(_EARLY_SERVER)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip().splitlines()[-1] == str(["citymodel.converters.las", "laspy"])
