@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from citymodel.cli.main import cli
 from citymodel.synthetic_points import SyntheticPointCloudOptions, write_point_cloud
+from tests.fresh_interpreter import last_line
 from tests.tiler.points_helpers import city_points, read_tileset, write_cloud
 
 
@@ -190,12 +191,5 @@ if __name__ == "__main__":
 
 
 def test_a_fork_server_started_early_serves_the_later_pool(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    script = tmp_path / "early_server.py"
-    script.write_text(_EARLY_SERVER)
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=120
-    )
-    assert done.stdout.strip().splitlines()[-1] == str(["citymodel.converters.las", "laspy"])
+    loaded = last_line(tmp_path, "early_server.py", _EARLY_SERVER)
+    assert loaded == str(["citymodel.converters.las", "laspy"])

@@ -23,6 +23,7 @@ from citymodel.ops.frames import ecef_to_local
 from citymodel.report import JobReport
 from citymodel.sources import split_point_inputs
 from citymodel.tiler.points.build import PointTileOptions, build_point_tileset
+from tests.fresh_interpreter import last_line
 from tests.tiler.points_helpers import (
     PointTile,
     box_excess,
@@ -467,15 +468,7 @@ if __name__ == "__main__":
 
 def test_point_workers_fork_with_the_point_modules_loaded(tmp_path: Path) -> None:
     # A fresh interpreter: the fork server's preload is fixed by the first pool of a process.
-    import subprocess
-    import sys
-
-    script = tmp_path / "probe_point_workers.py"
-    script.write_text(_PROBE)
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=120
-    )
-    loaded = done.stdout.strip().splitlines()[-1]
+    loaded = last_line(tmp_path, "probe_point_workers.py", _PROBE)
     # The point tasks' modules come with the fork, not the city model tiler's (lxml).
     assert loaded == str(
         sorted(
