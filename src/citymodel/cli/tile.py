@@ -132,8 +132,9 @@ def tile(
             "implicit tiling needs --tiles-version 1.1", param_hint="--implicit"
         )
     remote_inputs = any(is_url(text) for text in inputs)
+    run_on = resolve_executor(executor, scheduler)
     if not remote_inputs:
-        _start_point_workers(inputs, jobs, resolve_executor(executor, scheduler))
+        _start_point_workers(inputs, jobs, run_on)
     kind, point_paths = ("features", []) if remote_inputs else choose_tiler(inputs)
     if kind == "points":
         if is_url(output):
@@ -153,7 +154,7 @@ def tile(
         )
         point_settings = {
             "jobs": jobs,
-            "executor": resolve_executor(executor, scheduler),
+            "executor": run_on,
             "scheduler": scheduler,
             "scratch_dir": scratch_dir,
             "tiles_version": tiles_version,
@@ -193,7 +194,7 @@ def tile(
         compress=compress,  # type: ignore[arg-type]  # validated by click.Choice
         atlas_size=atlas_size,
         textures=texture_encoding(texture_format, ktx2_codec),
-        executor=resolve_executor(executor, scheduler),
+        executor=run_on,
         scheduler=scheduler,
         scratch_dir=scratch_dir,
         replace=replace_rules(replace, replace_ids, replace_overlap),
